@@ -1,0 +1,361 @@
+"""The hierarchical skills scaling law as a plain NumPyro model function.
+
+Everything here works on arrays: :func:`encode` turns a validated table into a
+:class:`ModelData` of JAX-ready arrays, :func:`skills_model` is the NumPyro model, and
+:func:`benchmark_mean` / :func:`observation_sd` are the pieces that the forecaster reuses
+so the predictive distribution is the model's own, not a copy of it.
+
+Structure (see ``MODEL.md`` of the project):
+
+* ``theta_i = alpha_sub(i) + delta * instruct_i + x_i (B + dB_coarse(i)) + eps_i`` with
+  ``x_i = (z_size, z_tokens, z_size * z_tokens)`` standardised log size / log tokens;
+* coarse-family efficiencies ``alpha_coarse ~ N(0, sigma_coarse^2)``; a sub-family
+  is centred on its coarse family (``alpha_sub = alpha_coarse + sigma_sub * z``);
+* families deviate a little from the shared slopes (``dB ~ N(0, tau^2)``), which widens
+  intervals with the distance of an extrapolation;
+* each LLM has its own skill residual ``eps_i ~ N(0, sigma_llm^2)``;
+* benchmark ``j``: ``mu = floor_j + (1 - floor_j) * sigmoid(lambda_j . theta + b_j)``
+  with non-negative loadings in a lower-triangular anchor pattern whose diagonal is fixed
+  at 1 (marker benchmarks give each skill its unit and sign: identification);
+* observed score = ``clip(mu + noise, 0, 1)``, noise sd ``sqrt(mu (1-mu) / n_items_j +
+  sigma_bench_j^2)``: a censored normal, so exact 0s and 1s are data, not errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+from jax.scipy.special import log_ndtr
+from numpyro.distributions import constraints
+
+from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
+
+COVARIATES = ("log_size", "log_tokens", "log_size_x_log_tokens")
+#: Benchmarks preferred as skill anchors, in order (well observed, distinct skills).
+ANCHOR_PREFERENCE = ("MMLU", "GSM8K", "HellaSwag", "IFEval", "TruthfulQA", "BBH", "ARC")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Settings of the model structure (priors and switches), stored with every fit.
+
+    Attributes
+    ----------
+    n_skills : number of latent skills K.
+    anchors : benchmarks whose loadings form the lower-triangular anchor block (first K
+        used); ``None`` picks from :data:`ANCHOR_PREFERENCE` among the fitted benchmarks.
+    slope_deviations : let coarse families deviate from the shared slopes.
+    llm_residual : give every LLM its own skill residual.
+    loading_scale, slope_scale, difficulty_scale : prior scales (half-normal / normal).
+    sub_scale, llm_scale, deviation_scale, bench_noise_scale : half-normal prior scales
+        of the sub-family spread, the per-LLM residual, slope deviations and over-dispersion.
+    """
+
+    n_skills: int = 3
+    anchors: tuple[str, ...] | None = None
+    slope_deviations: bool = True
+    llm_residual: bool = True
+    loading_scale: float = 1.0
+    coarse_scale: float = 2.0
+    slope_scale: float = 1.0
+    difficulty_scale: float = 2.0
+    instruct_scale: float = 1.0
+    sub_scale: float = 0.5
+    llm_scale: float = 0.3
+    deviation_scale: float = 0.2
+    bench_noise_scale: float = 0.03
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        if d.get("anchors") is not None:
+            d["anchors"] = tuple(d["anchors"])
+        return cls(**d)
+
+
+@dataclass
+class Encoding:
+    """Everything needed to map a table onto model indices, and back (stored in fits)."""
+
+    llms: list[str]
+    subfamilies: list[str]
+    coarse: list[str]
+    sub_coarse: list[int]
+    benchmarks: list[str]
+    floor: list[float]
+    n_items: list[float]
+    anchors: list[str]
+    size_loc: float
+    size_scale: float
+    tokens_loc: float
+    tokens_scale: float
+    # Prior of a missing log-token count, per coarse family (standardised units).
+    coarse_tokens_loc: dict[str, float] = field(default_factory=dict)
+    coarse_tokens_scale: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ModelData(NamedTuple):
+    """Arrays the model function reads. Shapes: N LLMs, S sub-families, J benchmarks, O cells."""
+
+    size_z: np.ndarray  # (N,)
+    tokens_z: np.ndarray  # (N,) 0 where missing
+    tokens_missing: np.ndarray  # (M,) int rows whose token count is latent
+    tokens_prior_loc: np.ndarray  # (M,)
+    tokens_prior_scale: np.ndarray  # (M,)
+    sub: np.ndarray  # (N,) int
+    coarse: np.ndarray  # (N,) int
+    sub_coarse: np.ndarray  # (S,) int
+    instruct: np.ndarray  # (N,) float
+    floor: np.ndarray  # (J,)
+    inv_items: np.ndarray  # (J,) 1 / n_items (0 when unknown)
+    loading_mask: np.ndarray  # (J, K) 1 where a loading is free
+    obs_row: np.ndarray  # (O,) int
+    obs_col: np.ndarray  # (O,) int
+    y: np.ndarray  # (O,)
+    boundary: np.ndarray  # (B,) int cells whose score is exactly 0 or 1
+    n_coarse: int
+
+
+def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None) -> list[str]:
+    pref = list(anchors) if anchors is not None else list(ANCHOR_PREFERENCE)
+    chosen = [b for b in pref if b in benchmarks][:k]
+    for b in benchmarks:  # fall back on table order
+        if len(chosen) >= k:
+            break
+        if b not in chosen:
+            chosen.append(b)
+    if len(chosen) < k:
+        raise ValueError(f"{k} skills need at least {k} benchmarks; the table has {len(benchmarks)}.")
+    return chosen
+
+
+def loading_mask(benchmarks: list[str], anchors: list[str], k: int) -> np.ndarray:
+    """Loading pattern: 1 = free (non-negative), 0 = fixed at 0, 2 = fixed at 1.
+
+    The a-th anchor benchmark loads exactly 1 on skill ``a`` (the skill's unit and sign: more
+    skill, higher anchor score) and 0 on later skills (lower-triangular: no rotation left).
+    """
+    mask = np.ones((len(benchmarks), k))
+    for a, name in enumerate(anchors):
+        mask[benchmarks.index(name), a] = 2.0
+        mask[benchmarks.index(name), a + 1 :] = 0.0
+    return mask
+
+
+def make_encoding(table: pd.DataFrame, bench_meta: pd.DataFrame, config: ModelConfig) -> Encoding:
+    """Index families and benchmarks, and fix the covariate standardisation of a training table."""
+    benchmarks = list(bench_meta.index)
+    subs = list(pd.unique(table[SUBFAMILY].astype(str)))
+    sub_to_coarse = table.groupby(SUBFAMILY, sort=False)[FAMILY].agg(lambda s: s.iloc[0])
+    coarse = list(pd.unique(table[FAMILY].astype(str)))
+    log_s = np.log(table[SIZE].to_numpy(float))
+    log_t = np.log(table[TOKENS].to_numpy(float))
+    t_ok = np.isfinite(log_t)
+    size_loc, size_scale = float(log_s.mean()), float(log_s.std() or 1.0)
+    if t_ok.sum() >= 2:
+        tokens_loc, tokens_scale = float(log_t[t_ok].mean()), float(log_t[t_ok].std() or 1.0)
+    else:
+        tokens_loc, tokens_scale = 0.0, 1.0
+    tz = (log_t - tokens_loc) / tokens_scale
+    c_loc, c_scale = {}, {}
+    for c, grp in pd.Series(tz).groupby(table[FAMILY].astype(str).to_numpy()):
+        vals = grp[np.isfinite(grp)]
+        if len(vals):
+            # a family's token counts vary within it: keep the prior wide (half the population sd)
+            c_loc[c], c_scale[c] = float(vals.mean()), 0.5
+    return Encoding(
+        llms=list(table[MODEL].astype(str)),
+        subfamilies=subs,
+        coarse=coarse,
+        sub_coarse=[coarse.index(str(sub_to_coarse[s])) for s in subs],
+        benchmarks=benchmarks,
+        floor=[float(v) for v in bench_meta["floor"]],
+        n_items=[float(v) for v in bench_meta["n_items"]],
+        anchors=_pick_anchors(benchmarks, config.n_skills, config.anchors),
+        size_loc=size_loc,
+        size_scale=size_scale,
+        tokens_loc=tokens_loc,
+        tokens_scale=tokens_scale,
+        coarse_tokens_loc=c_loc,
+        coarse_tokens_scale=c_scale,
+    )
+
+
+def standardise(enc: Encoding, size, tokens) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised log size and log tokens (NaN where tokens are unknown)."""
+    size_z = (np.log(np.asarray(size, float)) - enc.size_loc) / enc.size_scale
+    tokens_z = (np.log(np.asarray(tokens, float)) - enc.tokens_loc) / enc.tokens_scale
+    return size_z, tokens_z
+
+
+def tokens_prior(enc: Encoding, families) -> tuple[np.ndarray, np.ndarray]:
+    """Prior (loc, scale) of standardised log tokens for LLMs whose count is unknown."""
+    loc = np.array([enc.coarse_tokens_loc.get(str(f), 0.0) for f in families])
+    scale = np.array([enc.coarse_tokens_scale.get(str(f), 1.0) for f in families])
+    return loc, scale
+
+
+def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
+    """Arrays for :func:`skills_model` from a validated training table."""
+    size_z, tokens_z = standardise(enc, table[SIZE], table[TOKENS])
+    missing = np.flatnonzero(~np.isfinite(tokens_z))
+    loc, scale = tokens_prior(enc, table[FAMILY].iloc[missing])
+    y = table[enc.benchmarks].to_numpy(float)
+    rows, cols = np.nonzero(np.isfinite(y))
+    inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
+    return ModelData(
+        size_z=size_z,
+        tokens_z=np.nan_to_num(tokens_z),
+        tokens_missing=missing,
+        tokens_prior_loc=loc,
+        tokens_prior_scale=scale,
+        sub=np.array([enc.subfamilies.index(s) for s in table[SUBFAMILY].astype(str)]),
+        coarse=np.array([enc.coarse.index(c) for c in table[FAMILY].astype(str)]),
+        sub_coarse=np.array(enc.sub_coarse),
+        instruct=table[INSTRUCT].to_numpy(float),
+        floor=np.array(enc.floor),
+        inv_items=inv_items,
+        loading_mask=loading_mask(enc.benchmarks, enc.anchors, n_skills),
+        obs_row=rows,
+        obs_col=cols,
+        y=y[rows, cols],
+        boundary=np.flatnonzero((y[rows, cols] <= 0.0) | (y[rows, cols] >= 1.0)),
+        n_coarse=len(enc.coarse),
+    )
+
+
+def covariates(size_z, tokens_z):
+    """Design ``(z_size, z_tokens, z_size * z_tokens)``, last axis of length 3."""
+    return jnp.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)
+
+
+def benchmark_mean(theta, loadings, difficulty, floor):
+    """Expected score: chance floor plus the rest of the scale times a sigmoid of skills."""
+    logit = jnp.einsum("...nk,...jk->...nj", theta, loadings) + difficulty[..., None, :]
+    return floor + (1.0 - floor) * jax_sigmoid(logit)
+
+
+def jax_sigmoid(x):
+    return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
+
+
+def observation_sd(mu, inv_items, sigma_bench):
+    """Noise sd: binomial floor from the item count plus benchmark over-dispersion."""
+    return jnp.sqrt(mu * (1.0 - mu) * inv_items + sigma_bench**2)
+
+
+class CensoredNormal(dist.Distribution):
+    """``clip(Normal(loc, scale), 0, 1)``: point masses at 0 and 1, a density in between."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.unit_interval
+    reparametrized_params = ["loc", "scale"]
+
+    def __init__(self, loc, scale, *, boundary=None, validate_args=None):
+        # ``boundary``: indices of the values at exactly 0 or 1, when known in advance (the
+        # observed data); only those need the costly normal log-CDF.
+        self.loc, self.scale, self.boundary = loc, scale, boundary
+        batch_shape = jnp.broadcast_shapes(jnp.shape(loc), jnp.shape(scale))
+        super().__init__(batch_shape=batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        base = dist.Normal(self.loc, self.scale).sample(key, sample_shape)
+        return jnp.clip(base, 0.0, 1.0)
+
+    def log_prob(self, value):
+        dens = dist.Normal(self.loc, self.scale).log_prob(value)
+        if self.boundary is None:
+            z = (value - self.loc) / self.scale
+            tail = log_ndtr(jnp.where(value <= 0.0, z, -z))
+            return jnp.where((value <= 0.0) | (value >= 1.0), tail, dens)
+        b = self.boundary
+        z = (value[b] - self.loc[b]) / self.scale[b]
+        return dens.at[b].set(log_ndtr(jnp.where(value[b] <= 0.0, z, -z)))
+
+
+def _centre(z):
+    return z - jnp.mean(z, axis=0, keepdims=True)
+
+
+def skills_model(data: ModelData, config: ModelConfig, y=None):
+    """NumPyro model of the skills scaling law. ``y`` = observed cells (None to simulate)."""
+    k = config.n_skills
+    n_llm, n_sub, n_bench = data.size_z.shape[0], data.sub_coarse.shape[0], data.floor.shape[0]
+    skill = numpyro.plate("skill", k, dim=-1)
+
+    with numpyro.plate("covariate", 3, dim=-2), skill:
+        slopes = numpyro.sample("slopes", dist.Normal(0.0, config.slope_scale))
+    with skill:
+        instruct_shift = numpyro.sample("instruct_shift", dist.Normal(0.0, config.instruct_scale))
+        sigma_sub = numpyro.sample("sigma_sub", dist.HalfNormal(config.sub_scale))
+        sigma_coarse = numpyro.sample("sigma_coarse", dist.HalfNormal(config.coarse_scale))
+    with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
+        z_coarse = numpyro.sample("z_coarse", dist.Normal(0.0, 1.0))
+    # Centring the standard-normal offsets fixes the skills' location exactly (the benchmark
+    # difficulties take it), instead of leaving a ridge that NUTS crosses slowly; the mean
+    # direction of each z is then likelihood-free and mixes at no cost.
+    alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * _centre(z_coarse))
+    with numpyro.plate("family", n_sub, dim=-2), skill:
+        z_sub = numpyro.sample("z_sub", dist.Normal(0.0, 1.0))
+    alpha = numpyro.deterministic(
+        "alpha", alpha_coarse[data.sub_coarse] + sigma_sub * _centre(z_sub)
+    )
+
+    # Token counts: observed, or latent with a prior centred on the coarse family's counts.
+    tokens_z = jnp.asarray(data.tokens_z)
+    if data.tokens_missing.shape[0]:
+        with numpyro.plate("llm_missing_tokens", data.tokens_missing.shape[0]):
+            t_lat = numpyro.sample(
+                "tokens_latent", dist.Normal(data.tokens_prior_loc, data.tokens_prior_scale)
+            )
+        tokens_z = tokens_z.at[data.tokens_missing].set(t_lat)
+    x = covariates(data.size_z, tokens_z)  # (N, 3)
+
+    theta = alpha[data.sub] + data.instruct[:, None] * instruct_shift + x @ slopes
+    if config.slope_deviations:
+        tau = numpyro.sample(
+            "tau_slope", dist.HalfNormal(config.deviation_scale).expand([3]).to_event(1)
+        )
+        dz = numpyro.sample(
+            "z_slope", dist.Normal(0.0, 1.0).expand([data.n_coarse, 3, k]).to_event(3)
+        )
+        dev = tau[:, None] * dz  # (C, 3, K)
+        theta = theta + jnp.einsum("nc,nck->nk", x, dev[data.coarse])
+    if config.llm_residual:
+        with skill:
+            sigma_llm = numpyro.sample("sigma_llm", dist.HalfNormal(config.llm_scale))
+        with numpyro.plate("llm", n_llm, dim=-2), skill:
+            z_llm = numpyro.sample("z_llm", dist.Normal(0.0, 1.0))
+        theta = theta + sigma_llm * _centre(z_llm)
+
+    # Anchor a loads 1 on skill a (fixes the skill's scale and sign), 0 on later skills.
+    mask = data.loading_mask
+    n_free = int(np.sum(mask == 1.0))
+    with numpyro.plate("loading_free", n_free):
+        free = numpyro.sample("loadings_free", dist.HalfNormal(config.loading_scale))
+    loadings = jnp.asarray(np.where(mask == 2.0, 1.0, 0.0)).at[np.nonzero(mask == 1.0)].set(free)
+    loadings = numpyro.deterministic("loadings", loadings)
+    with numpyro.plate("benchmark", n_bench):
+        difficulty = numpyro.sample("difficulty", dist.Normal(0.0, config.difficulty_scale))
+        sigma_bench = numpyro.sample("sigma_bench", dist.HalfNormal(config.bench_noise_scale))
+
+    theta_obs = theta[data.obs_row]  # (O, K)
+    lam = loadings[data.obs_col]
+    logit = jnp.sum(theta_obs * lam, -1) + difficulty[data.obs_col]
+    floor = data.floor[data.obs_col]
+    mu = floor + (1.0 - floor) * jax_sigmoid(logit)
+    sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col])
+    with numpyro.plate("cell", data.obs_row.shape[0]):
+        numpyro.sample("y", CensoredNormal(mu, sd, boundary=None if y is None else data.boundary), obs=y)
