@@ -1,0 +1,138 @@
+"""``SlothBayes``: a thin estimator over the functional core (model, inference, forecast).
+
+>>> from sloth_bayes import SlothBayes
+>>> model = SlothBayes(n_skills=3).fit(table, seed=0)          # doctest: +SKIP
+>>> model.forecast(queries)                                     # doctest: +SKIP
+>>> model.save("fit.nc"); SlothBayes.load("fit.nc")             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from .data import validate_table
+from .forecast import predictive_draws, summarise
+from .inference import SamplerConfig, run_nuts, to_datatree
+from .io import FORMAT, load_fit, save_fit
+from .model import ModelConfig, encode, make_encoding
+
+
+class NotFittedError(RuntimeError):
+    """A result was asked of a model that has not been fitted (or loaded)."""
+
+
+class SlothBayes:
+    """Bayesian skills scaling law: fit on a leaderboard table, forecast with intervals.
+
+    Parameters
+    ----------
+    n_skills : number of latent skills K (overrides ``config.n_skills``).
+    config : model structure and priors (:class:`~sloth_bayes.model.ModelConfig`).
+    sampler : NUTS settings (:class:`~sloth_bayes.inference.SamplerConfig`); keyword
+        arguments ``chains``, ``warmup``, ``draws``, ``chain_method`` ... override fields.
+
+    Attributes (after ``fit``/``load``)
+    ----------
+    idata_ : ``xarray.DataTree`` with posterior, sample_stats, log_likelihood (per observed
+        cell), observed_data and constant_data; dims ``llm``, ``family``, ``benchmark``,
+        ``skill`` ... so ``idata_.posterior["alpha"].sel(family="qwen2")`` works.
+    seed_ : the seed used (drawn at random and recorded when ``seed=None``).
+    """
+
+    def __init__(
+        self,
+        n_skills: int | None = None,
+        *,
+        config: ModelConfig | None = None,
+        sampler: SamplerConfig | None = None,
+        **sampler_kwargs,
+    ):
+        config = config or ModelConfig()
+        if n_skills is not None:
+            config = replace(config, n_skills=int(n_skills))
+        self.config = config
+        self.sampler = replace(sampler or SamplerConfig(), **sampler_kwargs)
+        self.idata_ = None
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(
+        self,
+        table: pd.DataFrame,
+        *,
+        benchmarks=None,
+        floors=None,
+        n_items=None,
+        seed: int | None = 0,
+        progress_bar: bool | None = None,
+    ) -> "SlothBayes":
+        """Validate ``table`` (wide, one row per LLM), sample the posterior, return self."""
+        clean, meta = validate_table(table, benchmarks, floors=floors, n_items=n_items)
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        enc = make_encoding(clean, meta, self.config)
+        data = encode(clean, enc, self.config.n_skills)
+        mcmc, info = run_nuts(data, self.config, self.sampler, seed, progress_bar=progress_bar)
+        idata = to_datatree(mcmc, data, enc, self.config)
+        idata.attrs.update(
+            {
+                "sloth_bayes_format": FORMAT,
+                "sloth_bayes_config": json.dumps(self.config.to_dict()),
+                "sloth_bayes_sampler": json.dumps(self.sampler.to_dict()),
+                "sloth_bayes_encoding": json.dumps(enc.to_dict()),
+                "sloth_bayes_fit_info": json.dumps(info),
+                "seed": int(seed) if isinstance(seed, int) else str(seed),
+            }
+        )
+        self.idata_ = idata
+        return self
+
+    def _check_fitted(self):
+        if self.idata_ is None:
+            raise NotFittedError("this SlothBayes is not fitted: call fit(table) or SlothBayes.load(path)")
+
+    @property
+    def seed_(self):
+        self._check_fitted()
+        return self.idata_.attrs.get("seed")
+
+    @property
+    def fit_info_(self) -> dict:
+        self._check_fitted()
+        return json.loads(self.idata_.attrs.get("sloth_bayes_fit_info", "{}"))
+
+    # -- forecasting -----------------------------------------------------------------------
+    def predictive_draws(self, queries: pd.DataFrame, *, seed: int = 0):
+        """Posterior predictive draws (xarray Dataset: ``y``, ``mu``, ``plugin``)."""
+        self._check_fitted()
+        return predictive_draws(self.idata_, queries, seed=seed)
+
+    def forecast(self, queries: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+        """Forecast table: one row per query model x benchmark with ``mean``, ``median``,
+        central 50%/90% intervals, ``mean_noiseless`` and ``p_overestimate``."""
+        return summarise(self.predictive_draws(queries, seed=seed), queries)
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the fit to a netCDF file (atomic)."""
+        self._check_fitted()
+        return save_fit(self.idata_, path)
+
+    @classmethod
+    def load(cls, path) -> "SlothBayes":
+        """Read a fit written by :meth:`save` (verified: foreign files are refused)."""
+        idata = load_fit(path)
+        model = cls(
+            config=ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"])),
+            sampler=SamplerConfig(**json.loads(idata.attrs.get("sloth_bayes_sampler", "{}"))),
+        )
+        model.idata_ = idata
+        return model
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.idata_ is not None else "not fitted"
+        return f"SlothBayes(n_skills={self.config.n_skills}, {state})"

@@ -1,0 +1,199 @@
+"""Posterior predictive forecasts for query LLMs, from a fitted DataTree.
+
+A query's skills are built from the posterior draws exactly as the model builds them, with
+what the fit never saw drawn from its population distribution, draw by draw:
+
+* a sub-family in the fit uses its posterior efficiency; a new sub-family of a known coarse
+  family draws ``alpha_coarse + sigma_sub * N(0, 1)``; a family never seen draws its coarse
+  efficiency too (``sigma_coarse * N(0, 1)``): wide, honest intervals;
+* a coarse family in the fit uses its posterior slope deviations, a new one draws them;
+* an LLM in the fit keeps its own skill residual, a new one draws ``sigma_llm * N(0, 1)``;
+* an unknown token count is drawn from its family's prior (or its posterior, for an LLM of
+  the fit).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, validate_queries
+from .model import Encoding, benchmark_mean, observation_sd, standardise, tokens_prior
+
+FORECAST_COLUMNS = (
+    "model",
+    "benchmark",
+    "mean",
+    "median",
+    "lower_50",
+    "upper_50",
+    "lower_90",
+    "upper_90",
+    "mean_noiseless",
+    "p_overestimate",
+)
+#: How much the fit knows of a query's family.
+KIND_OBSERVED, KIND_NEW_SUB, KIND_NEW_FAMILY = "observed family", "new sub-family", "new family"
+
+
+def encoding_of(idata) -> Encoding:
+    return Encoding(**json.loads(idata.attrs["sloth_bayes_encoding"]))
+
+
+def _flat(idata, name: str) -> np.ndarray:
+    """Posterior draws of ``name`` with chain and draw merged into a leading sample axis."""
+    da = idata.posterior[name]
+    return da.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+
+
+def _centred(z: np.ndarray) -> np.ndarray:
+    return z - z.mean(axis=1, keepdims=True)
+
+
+def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
+    """Draws of the score (``y``) and of the skill-implied mean (``mu``) for each query and
+    benchmark, plus the plug-in point forecast (``plugin``), as an xarray Dataset with dims
+    (sample, model, benchmark). ``seed`` fixes the draws of what the fit never saw."""
+    q = validate_queries(queries)
+    enc = encoding_of(idata)
+    rng = np.random.default_rng(seed)
+    post = {v: _flat(idata, v) for v in idata.posterior.data_vars}
+    n_s = post["slopes"].shape[0]
+    k = post["slopes"].shape[-1]
+    n_q = len(q)
+
+    size_z, tokens_z = standardise(enc, q[SIZE], q[TOKENS])
+    llm_index = {m: i for i, m in enumerate(enc.llms)}
+    missing_llms = list(idata.posterior["tokens_latent"].coords["llm_missing_tokens"].values) if (
+        "tokens_latent" in post
+    ) else []
+    t_draws = np.repeat(tokens_z[None, :], n_s, axis=0)
+    t_plug = tokens_z.copy()
+    prior_loc, prior_scale = tokens_prior(enc, q[FAMILY])
+    for i, (name, t) in enumerate(zip(q[MODEL].astype(str), tokens_z)):
+        if np.isfinite(t):
+            continue
+        if name in missing_llms:
+            t_draws[:, i] = post["tokens_latent"][:, missing_llms.index(name)]
+        else:
+            t_draws[:, i] = prior_loc[i] + prior_scale[i] * rng.standard_normal(n_s)
+        t_plug[i] = t_draws[:, i].mean()
+    s_draws = np.repeat(size_z[None, :], n_s, axis=0)
+    x = np.stack([s_draws, t_draws, s_draws * t_draws], axis=-1)  # (S, Q, 3)
+    x_plug = np.stack([size_z, t_plug, size_z * t_plug], axis=-1)  # (Q, 3)
+
+    instruct = q[INSTRUCT].to_numpy(float)
+    theta = np.einsum("sqc,sck->sqk", x, post["slopes"]) + instruct[None, :, None] * post[
+        "instruct_shift"
+    ][:, None, :]
+    theta_plug = x_plug @ post["slopes"].mean(0) + instruct[:, None] * post["instruct_shift"].mean(0)
+    kinds = []
+    has_dev = "z_slope" in post
+    has_llm = "z_llm" in post
+    if has_llm:
+        eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
+    rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
+    for i, (name, coarse, sub) in enumerate(rows):
+        if sub in enc.subfamilies:
+            a = post["alpha"][:, enc.subfamilies.index(sub)]
+            a_plug = a.mean(0)
+            kinds.append(KIND_OBSERVED)
+        elif coarse in enc.coarse:
+            base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
+            a = base + post["sigma_sub"] * rng.standard_normal((n_s, k))
+            a_plug = base.mean(0)
+            kinds.append(KIND_NEW_SUB)
+        else:
+            a = post["sigma_coarse"] * rng.standard_normal((n_s, k))
+            a = a + post["sigma_sub"] * rng.standard_normal((n_s, k))
+            a_plug = np.zeros(k)
+            kinds.append(KIND_NEW_FAMILY)
+        theta[:, i] += a
+        theta_plug[i] += a_plug
+        if has_dev:
+            tau = post["tau_slope"][:, :, None]
+            if coarse in enc.coarse:
+                dev = tau * post["z_slope"][:, enc.coarse.index(coarse)]
+                theta_plug[i] += x_plug[i] @ dev.mean(0)
+            else:
+                dev = tau * rng.standard_normal((n_s, 3, k))
+            theta[:, i] += np.einsum("sc,sck->sk", x[:, i], dev)
+        if has_llm:
+            if name in llm_index:
+                e = eps_fit[:, llm_index[name]]
+                theta_plug[i] += e.mean(0)
+            else:
+                e = post["sigma_llm"] * rng.standard_normal((n_s, k))
+            theta[:, i] += e
+
+    lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
+    floor = np.asarray(enc.floor)
+    inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
+    mu = np.asarray(benchmark_mean(theta, lam, diff, floor))
+    sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :]))
+    y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
+    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor))
+
+    coords = {"model": q[MODEL].astype(str).to_numpy(), "benchmark": enc.benchmarks}
+    new = [m for m, kd in zip(coords["model"], kinds) if kd == KIND_NEW_FAMILY]
+    if new:
+        warnings.warn(
+            f"{len(new)} queries belong to families the fit has never seen "
+            f"({', '.join(new[:5])}{', ...' if len(new) > 5 else ''}): forecast as new families, "
+            "from the population of families (wide intervals).",
+            stacklevel=2,
+        )
+    return xr.Dataset(
+        {
+            "y": (("sample", "model", "benchmark"), y),
+            "mu": (("sample", "model", "benchmark"), mu),
+            "plugin": (("model", "benchmark"), plugin),
+            "kind": (("model",), np.asarray(kinds)),
+        },
+        coords=coords,
+    )
+
+
+def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The forecast table (one row per query model x benchmark) from predictive draws."""
+    y, mu = draws["y"].to_numpy(), draws["mu"].to_numpy()
+    qs = np.quantile(y, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)  # (5, Q, J)
+    plugin = draws["plugin"].to_numpy()
+    models = draws["model"].to_numpy()
+    benches = draws["benchmark"].to_numpy()
+    qi, ji = np.meshgrid(np.arange(len(models)), np.arange(len(benches)), indexing="ij")
+    qi, ji = qi.ravel(), ji.ravel()
+    out = pd.DataFrame(
+        {
+            "model": models[qi],
+            "benchmark": benches[ji],
+            "mean": y.mean(0)[qi, ji],
+            "median": qs[2][qi, ji],
+            "lower_50": qs[1][qi, ji],
+            "upper_50": qs[3][qi, ji],
+            "lower_90": qs[0][qi, ji],
+            "upper_90": qs[4][qi, ji],
+            "mean_noiseless": mu.mean(0)[qi, ji],
+            "p_overestimate": (y < plugin[None]).mean(0)[qi, ji],
+            "plugin": plugin[qi, ji],
+            "family_kind": draws["kind"].to_numpy()[qi],
+        }
+    )
+    if queries is not None:
+        meta = validate_queries(queries).rename(
+            columns={
+                MODEL: "model",
+                FAMILY: "family",
+                SUBFAMILY: "family2",
+                INSTRUCT: "instruct",
+                SIZE: "params_b",
+                TOKENS: "tokens_t",
+            }
+        )
+        meta["model"] = meta["model"].astype(str)
+        out = out.merge(meta, on="model", how="left", validate="many_to_one")
+    return out
