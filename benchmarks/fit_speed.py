@@ -1,0 +1,73 @@
+"""Time the default fit of the leaderboard table and print a table.
+
+    python benchmarks/fit_speed.py [DATA.csv] [--chains 4 --warmup 1000 --draws 1000
+                                             --chain-method parallel]
+
+Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
+min bulk ESS per second over all free parameters, divergences, max R-hat, JAX backend.
+Compilation is part of the NUTS figure (NumPyro compiles inside ``run``); a second run in
+the same process (``--repeat 2``) shows the cost without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("data", nargs="?", default=os.environ.get("SLOTH_BAYES_DATA"))
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--skills", type=int, default=None)
+    p.add_argument("--chain-method", default="parallel")
+    p.add_argument("--repeat", type=int, default=1)
+    args = p.parse_args(argv)
+
+    import numpyro
+
+    numpyro.set_host_device_count(min(args.chains, os.cpu_count() or 1))
+    import pandas as pd
+
+    from sloth_bayes import SlothBayes
+    from sloth_bayes.diagnostics import convergence_report
+
+    table = pd.read_csv(args.data)
+    rows = []
+    for r in range(args.repeat):
+        t0 = time.perf_counter()
+        model = SlothBayes(
+            args.skills,
+            chains=args.chains,
+            warmup=args.warmup,
+            draws=args.draws,
+            chain_method=args.chain_method,
+        ).fit(table, seed=r, progress_bar=False)
+        total = time.perf_counter() - t0
+        info = model.fit_info_
+        rep = convergence_report(model.idata_)
+        rows.append(
+            {
+                "run": r + 1,
+                "svi_s": round(info["svi_seconds"], 1),
+                "nuts_s": round(info["nuts_seconds"], 1),
+                "total_s": round(total, 1),
+                "min_ess_bulk": round(rep.min_ess_bulk),
+                "min_ess_per_s": round(rep.min_ess_bulk / total, 2),
+                "divergences": rep.divergences,
+                "max_rhat": round(rep.max_rhat, 4),
+                "backend": info["jax_backend"],
+                "chains": f"{args.chains} {info['chain_method_used']}",
+                "cores": os.cpu_count(),
+            }
+        )
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

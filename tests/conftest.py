@@ -1,0 +1,58 @@
+"""Shared fixtures: one small simulated fit and one real fit per test session.
+
+Compilation dominates the cost of small fits on 2 cores, so fits are shared between test
+modules instead of being repeated.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpyro
+import pandas as pd
+import pytest
+
+numpyro.set_host_device_count(2)  # before JAX starts: two chains in parallel
+
+QUICK = dict(chains=2, warmup=150, draws=150, svi_steps=400, svi_restarts=2)
+
+
+def real_table_path() -> str | None:
+    path = os.environ.get("SLOTH_BAYES_DATA")
+    return path if path and os.path.exists(path) else None
+
+
+@pytest.fixture(scope="session")
+def real_table() -> pd.DataFrame:
+    path = real_table_path()
+    if path is None:
+        pytest.skip("SLOTH_BAYES_DATA is not set: point it at leaderboard_v2.csv to run real-data tests")
+    return pd.read_csv(path)
+
+
+@pytest.fixture(scope="session")
+def simulated():
+    """A small simulated leaderboard (K=2) and its generating parameters."""
+    from sloth_bayes.model import ModelConfig
+    from sloth_bayes.simulate import simulate_table
+
+    return simulate_table(config=ModelConfig(n_skills=2), seed=3)
+
+
+@pytest.fixture(scope="session")
+def sim_fit(simulated):
+    from sloth_bayes import SlothBayes
+
+    table, _ = simulated
+    return SlothBayes(2, **QUICK).fit(table, seed=0, progress_bar=False)
+
+
+@pytest.fixture(scope="session")
+def real_fit(real_table):
+    """The leaderboard without qwen1.5's larger base models, at reduced draws."""
+    from sloth_bayes import SlothBayes
+
+    fam = real_table[real_table["Family2"] == "qwen1.5"].sort_values("#Params (B)", kind="stable")
+    train = real_table[~real_table["Model"].isin(fam["Model"].iloc[1:])]
+    model = SlothBayes(2, **QUICK).fit(train, seed=0, progress_bar=False)
+    return model, fam.iloc[1:]

@@ -1,0 +1,129 @@
+"""The estimator end to end: forecast contract, persistence, seeds, recovery, real data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from sloth_bayes import FitFileError, NotFittedError, SlothBayes
+from sloth_bayes.forecast import FORECAST_COLUMNS, KIND_NEW_FAMILY, KIND_NEW_SUB, KIND_OBSERVED
+
+from .conftest import QUICK
+
+
+def _queries(table: pd.DataFrame) -> pd.DataFrame:
+    """Three kinds of query: a known sub-family, a new sub-family, a new family."""
+    known = table.iloc[[0]].copy()
+    new_sub = known.assign(Model="brand-new-finetune", Family2="brand-new-finetune", Instruct=True)
+    new_fam = known.assign(Model="alien-70b", Family="alien", Family2="alien", **{"#Params (B)": 70.0})
+    return pd.concat([known, new_sub, new_fam], ignore_index=True)
+
+
+def test_forecast_contract(sim_fit, simulated):
+    table, _ = simulated
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fc = sim_fit.forecast(_queries(table), seed=1)
+    assert any("never seen" in str(w.message) for w in caught)
+    assert list(fc.columns[: len(FORECAST_COLUMNS)]) == list(FORECAST_COLUMNS)
+    assert len(fc) == 3 * len(sim_fit.idata_.posterior["benchmark"])
+    q = fc[["lower_90", "lower_50", "median", "upper_50", "upper_90"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+    assert ((q >= 0) & (q <= 1)).all()
+    assert fc["p_overestimate"].between(0, 1).all()
+    kinds = fc.groupby("model", sort=False)["family_kind"].first().tolist()
+    assert kinds == [KIND_OBSERVED, KIND_NEW_SUB, KIND_NEW_FAMILY]
+    # less is known, wider intervals: new family > new sub-family > observed family
+    width = (fc.upper_90 - fc.lower_90).groupby(fc.family_kind).mean()
+    assert width[KIND_NEW_FAMILY] > width[KIND_NEW_SUB] > width[KIND_OBSERVED]
+
+
+def test_save_load_roundtrip(sim_fit, simulated, tmp_path):
+    table, _ = simulated
+    path = sim_fit.save(tmp_path / "fit.nc")
+    loaded = SlothBayes.load(path)
+    q = _queries(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pd.testing.assert_frame_equal(sim_fit.forecast(q, seed=4), loaded.forecast(q, seed=4))
+    # the file opens with plain xarray, without this package
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    assert "posterior" in tree.children
+
+
+def test_load_refuses_foreign_and_corrupt_files(tmp_path):
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_netcdf(foreign, engine="h5netcdf")
+    with pytest.raises(FitFileError, match="not a sloth_bayes fit"):
+        SlothBayes.load(foreign)
+    corrupt = tmp_path / "corrupt.nc"
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + b"garbage" * 50)
+    with pytest.raises(FitFileError, match="not a readable netCDF"):
+        SlothBayes.load(corrupt)
+
+
+def test_not_fitted_raises():
+    with pytest.raises(NotFittedError, match="fit"):
+        SlothBayes().forecast(pd.DataFrame())
+
+
+def test_same_seed_same_posterior(simulated, sim_fit):
+    table, _ = simulated
+    again = SlothBayes(2, **QUICK).fit(table, seed=0, progress_bar=False)
+    a = sim_fit.idata_.posterior["loadings"].to_numpy()
+    b = again.idata_.posterior["loadings"].to_numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def _coverage(idata, truth: dict, names: list[str], prob=0.9) -> tuple[int, int]:
+    inside = total = 0
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    for name in names:
+        draws = idata.posterior[name].stack(sample=("chain", "draw")).to_numpy()
+        true = np.asarray(truth[name])
+        low, high = np.quantile(draws, lo, axis=-1), np.quantile(draws, hi, axis=-1)
+        free = high > low  # fixed loadings (0 or 1) are not parameters
+        inside += int(((true >= low) & (true <= high))[free].sum())
+        total += int(free.sum())
+    return inside, total
+
+
+def test_parameter_recovery(sim_fit, simulated):
+    """90% intervals of slopes, loadings and family effects hold ~90% of the true values.
+
+    A correct sampler gives ~0.9 (tolerance for the few dozen, correlated parameters of one
+    simulated table); intervals shrunk to a third of their width - what an over-confident
+    (e.g. mean-field) posterior gives - fail the same check.
+    """
+    _, truth = simulated
+    names = ["slopes", "loadings", "alpha"]
+    inside, total = _coverage(sim_fit.idata_, truth, names)
+    assert total > 40
+    assert 0.75 <= inside / total <= 1.0, f"{inside}/{total} inside 90% intervals"
+
+    shrunk = sim_fit.idata_.copy()
+    for name in names:
+        da = shrunk.posterior[name]
+        mean = da.mean(("chain", "draw"))
+        shrunk.posterior[name] = mean + (da - mean) / 3
+    bad, total = _coverage(shrunk, truth, names)
+    assert bad / total < 0.75
+
+
+def test_real_fit_forecasts_a_family_from_its_smallest(real_fit):
+    model, held_out = real_fit
+    fc = model.forecast(held_out, seed=0)
+    truth = held_out.melt(id_vars=["Model"], value_vars=list(model.idata_.posterior["benchmark"].values))
+    merged = fc.merge(truth, left_on=["model", "benchmark"], right_on=["Model", "variable"]).dropna(
+        subset=["value"]
+    )
+    assert len(merged) > 50
+    mae = (merged["median"] - merged["value"]).abs().mean()
+    inside = ((merged.value >= merged.lower_90) & (merged.value <= merged.upper_90)).mean()
+    assert mae < 0.08, mae
+    assert inside > 0.6, inside
+    assert (fc.family_kind == KIND_OBSERVED).all()
