@@ -57,7 +57,7 @@ class ModelConfig:
         of the sub-family spread, the per-LLM residual, slope deviations and over-dispersion.
     """
 
-    n_skills: int = 3
+    n_skills: int = 2
     anchors: tuple[str, ...] | None = None
     slope_deviations: bool = True
     llm_residual: bool = True
