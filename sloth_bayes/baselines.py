@@ -23,7 +23,10 @@ family has none): a point forecast needs a number, the Bayesian model treats the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ctypes
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -32,10 +35,67 @@ from scipy.special import expit
 
 from .data import FAMILY, MODEL, SIZE, SUBFAMILY, TOKENS, validate_queries, validate_table
 
-__all__ = ["FLOPS", "FlopsSigmoid", "PointSkillsLaw", "fill_tokens", "log_flops"]
+__all__ = ["FLOPS", "FlopsSigmoid", "PointSkillsLaw", "fill_tokens", "log_flops", "single_thread_blas"]
 
 #: FLOPs column of the leaderboard table (units of 1e21); ``6 N D`` when absent.
 FLOPS = "FLOPs (1E21)"
+
+
+_BLAS_PREFIXES = ("scipy_openblas_", "openblas_")
+_BLAS_SUFFIXES = ("64_", "")
+
+
+def _openblas_handles() -> list[tuple]:
+    """(get, set) thread-count functions of the OpenBLAS copies loaded in this process."""
+    if not sys.platform.startswith("linux"):
+        return []
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and "/" in ln})
+    except OSError:
+        return []
+    out = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pre in _BLAS_PREFIXES:
+            for suf in _BLAS_SUFFIXES:
+                get = getattr(lib, f"{pre}get_num_threads{suf}", None)
+                put = getattr(lib, f"{pre}set_num_threads{suf}", None)
+                if get is not None and put is not None:
+                    get.restype = ctypes.c_int
+                    put.argtypes = [ctypes.c_int]
+                    out.append((get, put))
+                    break
+            else:
+                continue
+            break
+    return out
+
+
+@contextmanager
+def single_thread_blas() -> Iterator[None]:
+    """Run tiny linear algebra on one BLAS thread (restored afterwards; best effort).
+
+    The baselines' optimisers make thousands of calls on matrices of a few dozen rows;
+    on a busy machine OpenBLAS' idle threads spin for each one, and a fit that takes 0.3 s
+    alone takes 10-60 s. A no-op where OpenBLAS cannot be found (non-Linux, other BLAS).
+    """
+    handles = _openblas_handles()
+    saved = []
+    for get, put in handles:
+        try:
+            saved.append((put, int(get())))
+            put(1)
+        except Exception:  # pragma: no cover - foreign BLAS builds
+            pass
+    try:
+        yield
+    finally:
+        for put, n in saved:
+            put(n)
 
 
 class NotFittedError(RuntimeError):
@@ -144,6 +204,11 @@ class PointSkillsLaw:
         return np.stack([zs, zt, zs * zt], axis=-1)
 
     def fit(self, table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> "PointSkillsLaw":
+        """Fit on the observed cells of ``benchmarks`` (default: every known benchmark column)."""
+        with single_thread_blas():
+            return self._fit(table, benchmarks)
+
+    def _fit(self, table, benchmarks):
         clean, meta = validate_table(table, benchmarks)
         self.benchmarks_ = list(meta.index)
         self.floor_ = meta["floor"].to_numpy(float)
@@ -236,7 +301,8 @@ class PointSkillsLaw:
 
     def predict(self, queries: pd.DataFrame) -> pd.DataFrame:
         """Point forecasts: one row per query model x benchmark (``model, benchmark, prediction``)."""
-        return _long(queries[MODEL], self.benchmarks_, self.predict_matrix(queries))
+        pred = self.predict_matrix(queries)
+        return _long(queries[MODEL], self.benchmarks_, pred)
 
 
 class FlopsSigmoid:
@@ -257,6 +323,11 @@ class FlopsSigmoid:
         self.coef_ = None
 
     def fit(self, table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> "FlopsSigmoid":
+        """Fit each benchmark of ``benchmarks`` (default: every known benchmark column)."""
+        with single_thread_blas():
+            return self._fit(table, benchmarks)
+
+    def _fit(self, table, benchmarks):
         clean, meta = validate_table(table, benchmarks)
         self.benchmarks_ = list(meta.index)
         self.floor_ = meta["floor"].to_numpy(float)
@@ -324,4 +395,5 @@ class FlopsSigmoid:
 
     def predict(self, queries: pd.DataFrame) -> pd.DataFrame:
         """Point forecasts: one row per query model x benchmark (``model, benchmark, prediction``)."""
-        return _long(queries[MODEL], self.benchmarks_, self.predict_matrix(queries))
+        pred = self.predict_matrix(queries)
+        return _long(queries[MODEL], self.benchmarks_, pred)

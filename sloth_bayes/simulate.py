@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .benchmarks import DEFAULT_BENCHMARKS, V1_BENCHMARKS, resolve_benchmarks
-from .data import FAMILY, INSTRUCT, META_COLUMNS, MODEL, SIZE, SUBFAMILY, TOKENS, score_columns, validate_table
+from .benchmarks import DEFAULT_BENCHMARKS, V1_BENCHMARKS
+from .data import META_COLUMNS, TOKENS, score_columns, validate_table
 from .model import COVARIATES, Encoding, ModelConfig, ModelData, encode, make_encoding
 
 __all__ = ["SimDesign", "draw_prior", "main", "prepare_design", "simulate_table", "synthetic_design"]
@@ -84,7 +84,9 @@ def synthetic_design(
     rng = np.random.default_rng(seed)
     rows = []
     for f in range(n_families):
-        name = FAMILY_NAMES[f % len(FAMILY_NAMES)] + ("" if f < len(FAMILY_NAMES) else f"{f // len(FAMILY_NAMES) + 1}")
+        name = FAMILY_NAMES[f % len(FAMILY_NAMES)] + (
+            "" if f < len(FAMILY_NAMES) else f"{f // len(FAMILY_NAMES) + 1}"
+        )
         n = int(rng.integers(sizes_per_family[0], sizes_per_family[1] + 1))
         sizes = np.sort(rng.choice(SIZE_LADDER, size=min(n, len(SIZE_LADDER)), replace=False))
         log_t = rng.uniform(np.log(0.3), np.log(15.0))  # the family's token budget
@@ -92,10 +94,14 @@ def synthetic_design(
         for s, t in zip(sizes, tokens):
             rows.append((f"{name}-{s:g}b", name, name, False, float(s), float(t)))
             if rng.random() < instruct_share:
-                rows.append((f"{name}-{s:g}b-instruct", name, f"{name}-instruct", True, float(s), float(t)))
+                rows.append(
+                    (f"{name}-{s:g}b-instruct", name, f"{name}-instruct", True, float(s), float(t))
+                )
         if rng.random() < finetune_share:
             s, t = sizes[-1], tokens[-1]
-            rows.append((f"{name}-{s:g}b-community", name, f"{name}-community", True, float(s), float(t)))
+            rows.append(
+                (f"{name}-{s:g}b-community", name, f"{name}-community", True, float(s), float(t))
+            )
     table = pd.DataFrame(rows, columns=list(META_COLUMNS))
     table.loc[rng.random(len(table)) < missing_tokens, TOKENS] = np.nan
 
@@ -172,7 +178,9 @@ def prepare_design(
         benchmarks = [c for c in design.columns if c not in META_COLUMNS]
     else:
         if design_kwargs:
-            raise TypeError(f"{sorted(design_kwargs)} only apply to the synthetic design (template=None)")
+            raise TypeError(
+                f"{sorted(design_kwargs)} only apply to the synthetic design (template=None)"
+            )
         benchmarks = list(score_columns(template) if benchmarks is None else benchmarks)
         design = template.copy()
         for b in benchmarks:  # placeholders: only the pattern of observed cells matters
@@ -184,7 +192,9 @@ def prepare_design(
 
 
 # --- draws from the prior ---------------------------------------------------------------------
-def draw_prior(design: SimDesign, n: int = 1, *, seed=0, params: dict | None = None, config=None) -> dict:
+def draw_prior(
+    design: SimDesign, n: int = 1, *, seed=0, params: dict | None = None, config=None
+) -> dict:
     """``n`` joint draws of parameters and scores from the prior of the model on ``design``.
 
     Parameters
@@ -264,7 +274,13 @@ def simulate_table(
     if template is None:
         design_kwargs = {"n_families": n_families, **design_kwargs}
     design = prepare_design(
-        template, config, benchmarks=benchmarks, floors=floors, n_items=n_items, seed=seed, **design_kwargs
+        template,
+        config,
+        benchmarks=benchmarks,
+        floors=floors,
+        n_items=n_items,
+        seed=seed,
+        **design_kwargs,
     )
     draws = draw_prior(design, 1, seed=seed, params=params)
     table = design.fill(draws["y"][0])
@@ -305,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out-dir", default=None, help="folder (default: the repository's data/)")
     parser.add_argument("--families", type=int, default=10, help="coarse families (~6 LLMs each)")
-    parser.add_argument("--skills", type=int, default=3)
+    parser.add_argument("--skills", type=int, default=ModelConfig().n_skills)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -313,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     config = ModelConfig(n_skills=args.skills)
     design_kwargs = dict(n_families=args.families)
-    design = prepare_design(None, config, benchmarks=list(DEFAULT_BENCHMARKS), seed=args.seed, **design_kwargs)
+    design = prepare_design(
+        None, config, benchmarks=list(DEFAULT_BENCHMARKS), seed=args.seed, **design_kwargs
+    )
     draws = draw_prior(design, 1, seed=args.seed)
     table = design.fill(draws["y"][0])
     truth = {k: v[0] for k, v in draws.items() if k not in OBSERVED_SITES}
@@ -324,8 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         extra={
             "design": {"n_families": args.families, "synthetic": True},
             "command": "python -m sloth_bayes.simulate",
-            "note": "simulate_table(config=ModelConfig(n_skills=%d), benchmarks=DEFAULT_BENCHMARKS, "
-            "seed=%d, n_families=%d) reproduces these files" % (args.skills, args.seed, args.families),
+            "note": (
+                f"simulate_table(config=ModelConfig(n_skills={args.skills}), benchmarks="
+                f"DEFAULT_BENCHMARKS, seed={args.seed}, n_families={args.families}) reproduces "
+                "these files"
+            ),
         },
     )
     csv_path, json_path = out_dir / "simulated_leaderboard.csv", out_dir / "simulated_parameters.json"
@@ -334,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_write(json_path) as fh:
         json.dump(record, fh, indent=1)
         fh.write("\n")
-    print(f"{len(table)} simulated LLMs x {len(design.benchmarks)} benchmarks -> {csv_path}; parameters -> {json_path}")
+    print(
+        f"{len(table)} simulated LLMs x {len(design.benchmarks)} benchmarks -> {csv_path}; "
+        f"parameters -> {json_path}"
+    )
     return 0
 
 

@@ -1,0 +1,649 @@
+"""Backtests on held-out families: the protocol of ``EVALUATION.md``, and its variants.
+
+For each group of sub-families of a benchmark set, the model is fitted without the group's
+larger models and forecasts them; every observed cell (model x benchmark of the set) of the
+forecast models is scored (:mod:`sloth_bayes.metrics`) beside two point baselines
+(:mod:`sloth_bayes.baselines`) fitted on the same training table.
+
+Protocols (:data:`PROTOCOLS`): ``lofo-1`` keeps in training the smallest model (by
+``#Params (B)``, ties in file order) of each sub-family of the group, ``lofo-2`` its two
+smallest, ``zero-shot`` none. Sets (:data:`SETS`): ``v1``, ``v2`` and ``all`` with the groups
+of ``EVALUATION.md`` (:data:`GROUPS`), restricted to the families present in the table.
+
+The Bayesian model is fitted on every benchmark column of the training table (it uses every
+observed cell, the other set's too); a training table shared by several sets (the same group
+definition) is fitted once: fits are cached by their sorted tuple of training model names.
+
+>>> from functools import partial
+>>> from sloth_bayes import SlothBayes
+>>> res = run_backtest(table, sets=("v1", "v2"), protocol="lofo-1",
+...                    model_factory=partial(SlothBayes, 3, chains=4), jobs=2)   # doctest: +SKIP
+>>> res.summary.query("level == 'pooled'")                                        # doctest: +SKIP
+>>> write_backtest(res, "backtest-out")                                          # doctest: +SKIP
+
+Command line: ``sloth-bayes backtest DATA.csv --protocol lofo-1 --set v1,v2 --out DIR``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import sys
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .benchmarks import V1_BENCHMARKS, V2_BENCHMARKS
+from .data import MODEL, SIZE, SUBFAMILY
+from .metrics import crps, pit, summarise_cells
+from .utils import atomic_path, atomic_write
+
+__all__ = [
+    "GROUPS",
+    "PROTOCOLS",
+    "SETS",
+    "BacktestResult",
+    "Fold",
+    "folds",
+    "register_cli",
+    "run_backtest",
+    "write_backtest",
+]
+
+#: Protocol -> how many of the smallest models of each sub-family of the group are kept.
+PROTOCOLS: dict[str, int] = {"lofo-1": 1, "lofo-2": 2, "zero-shot": 0}
+
+#: Benchmark set -> its benchmarks.
+SETS: dict[str, tuple[str, ...]] = {
+    "v1": V1_BENCHMARKS,
+    "v2": V2_BENCHMARKS,
+    "all": V1_BENCHMARKS + V2_BENCHMARKS,
+}
+
+
+def _groups(*groups: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {" + ".join(g): tuple(g) for g in groups}
+
+
+_PYTHIA = ("pythia", "dolly-v2")
+_GEMMA = ("gemma", "gemma-it", "sauerkrautlm-gemma")
+_YI = ("yi-1.5", "yi-1.5-chat", "dolphin-2.9.1-yi-1.5")
+#: Set -> test groups (name -> sub-families), as in ``EVALUATION.md``.
+GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "v1": _groups(
+        ("bloom",), ("codegen-nl",), ("codellama",), ("deepseek-coder-base",), _PYTHIA,
+        ("falcon",), _GEMMA, ("gpt-j-neo-neox",), ("internlm2",),
+        ("mpt", "mpt-chat", "mpt-instruct"), ("olmo",), ("opt",), ("rwkv-4-pile",),
+        ("starcoder2",), ("stablelm-base-alpha",), ("xglm",), _YI,
+    ),
+    "v2": _groups(
+        ("bloom",), _PYTHIA, ("falcon", "falcon-instruct"), ("gpt-j-neo-neox",), ("olmo",),
+        ("opt",), ("starcoder2",), _YI,
+    ),
+    "all": _groups(
+        ("bloom",), _PYTHIA, ("falcon",), _GEMMA, ("gpt-j-neo-neox",), ("olmo",), ("opt",),
+        ("starcoder2",), _YI,
+    ),
+}
+
+#: Forecast columns copied into the cell table (those present).
+_FORECAST_KEEP = (
+    "mean", "median", "lower_50", "upper_50", "lower_90", "upper_90", "mean_noiseless",
+    "p_overestimate", "plugin", "family_kind", "family", "family2", "instruct", "params_b",
+    "tokens_t",
+)
+#: Plot functions of :mod:`sloth_bayes.plots` drawn by :func:`write_backtest`.
+FIGURES = ("calibration_curve", "pit_histogram", "error_vs_distance", "benchmark_errors")
+
+
+class Fold(NamedTuple):
+    """One held-out group: ``(group, train, test)`` tables (rows of the input, file order)."""
+
+    group: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+def _resolve_groups(set_name: str, groups) -> dict[str, tuple[str, ...]]:
+    if set_name not in SETS:
+        raise ValueError(f"unknown benchmark set {set_name!r}: choose from {', '.join(SETS)}")
+    if groups is None:
+        return dict(GROUPS[set_name])
+    if isinstance(groups, Mapping):
+        return {str(k): tuple(v) for k, v in groups.items()}
+    wanted = [groups] if isinstance(groups, str) else list(groups)
+    out = {}
+    for name, subs in GROUPS[set_name].items():
+        if any(w == name or w in subs for w in wanted):
+            out[name] = subs
+    return out
+
+
+def folds(table: pd.DataFrame, set_name: str, protocol: str = "lofo-1", *, groups=None) -> list[Fold]:
+    """Training and test tables of each group of a benchmark set.
+
+    Parameters
+    ----------
+    table : the full wide table (one row per LLM).
+    set_name : ``"v1"``, ``"v2"`` or ``"all"`` (:data:`SETS`).
+    protocol : ``"lofo-1"``, ``"lofo-2"`` or ``"zero-shot"`` (:data:`PROTOCOLS`).
+    groups : restrict to some groups -- names of :data:`GROUPS` or sub-families in them --
+        or a mapping ``{name: sub-families}`` of custom groups (used for every set).
+
+    Returns
+    -------
+    list of :class:`Fold` ``(group, train, test)``: ``train`` = every row outside the group
+    plus, for each sub-family of the group, its ``n`` smallest models by ``#Params (B)``
+    (stable sort: ties in file order; ``n`` from the protocol); ``test`` = the group's other
+    models. Sub-families absent from the table are ignored; a group with none present, or
+    whose test models have no observed score on the set's benchmarks, is left out.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}: choose from {', '.join(PROTOCOLS)}")
+    keep = PROTOCOLS[protocol]
+    group_defs = _resolve_groups(set_name, groups)
+    table = table.reset_index(drop=True)
+    benches = [b for b in SETS[set_name] if b in table.columns]
+    sub = table[SUBFAMILY].astype(str)
+    size = pd.to_numeric(table[SIZE], errors="coerce")
+    out = []
+    for name, subs in group_defs.items():
+        in_group = sub.isin(subs)
+        if not in_group.any():
+            continue
+        kept = []
+        for s in subs:
+            rows = size[sub == s].sort_values(kind="stable")
+            kept.extend(rows.index[:keep])
+        test_mask = in_group & ~table.index.isin(kept)
+        test = table[test_mask]
+        if test.empty or not test[benches].notna().to_numpy().any():
+            continue
+        out.append(Fold(name, table[~test_mask], test))
+    return out
+
+
+@dataclass
+class BacktestResult:
+    """What :func:`run_backtest` returns.
+
+    cells : one row per scored cell: ``set, group, model, benchmark, truth``, the forecast
+        columns (``mean, median, lower_50 ... p_overestimate, plugin``, family metadata),
+        ``pit`` (randomised), ``crps``, ``abs_error`` (of the median), ``distance``
+        (log10 of the model's size over the largest training size of its sub-family; NaN
+        when the sub-family has no training model) and the baselines' ``pred_point_skills``
+        and ``pred_flops_sigmoid``.
+    summary : :func:`~sloth_bayes.metrics.summarise_cells` of ``cells`` (per set: pooled,
+        group mean, per benchmark, per group; baseline MAEs beside the Bayesian one).
+    fits : one row per fit: groups/sets served, sizes, seconds (total, SVI, NUTS),
+        divergences, the largest R-hat and the spread of the chains' mean log densities.
+    settings : protocol, sets, seed, model and sampler settings.
+    """
+
+    cells: pd.DataFrame
+    summary: pd.DataFrame
+    fits: pd.DataFrame
+    settings: dict = field(default_factory=dict)
+
+
+def _default_factory():
+    from .estimator import SlothBayes
+
+    return SlothBayes()
+
+
+def _fit_diagnostics(model) -> dict:
+    """Cheap convergence numbers of a fit (NaN where unavailable): divergent transitions,
+    the largest R-hat over the posterior variables (the standard-normal ``z_*`` offsets
+    excepted), and the spread of the chains' mean log densities (chains more than a few
+    units apart sit in different solutions)."""
+    out = {"divergences": np.nan, "rhat_max": np.nan, "lp_chain_spread": np.nan}
+    idata = getattr(model, "idata_", None)
+    if idata is None:  # not a SlothBayes (a stand-in, a custom model)
+        return out
+    try:
+        stats = idata["sample_stats"] if "sample_stats" in idata.children else None
+        if stats is not None and "diverging" in stats:
+            out["divergences"] = int(stats["diverging"].to_numpy().sum())
+        if stats is not None and "lp" in stats:
+            per_chain = stats["lp"].to_numpy().mean(axis=1)  # (chain,)
+            out["lp_chain_spread"] = float(per_chain.max() - per_chain.min())
+        post = idata["posterior"]
+        if post.sizes.get("chain", 1) > 1:
+            import arviz as az
+
+            names = [v for v in post.data_vars if not v.startswith("z_")]
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")  # constant entries (fixed loadings) give NaN
+                rh = az.rhat(idata, var_names=names)
+            ds = rh.to_dataset() if hasattr(rh, "to_dataset") else rh
+            vals = [np.asarray(ds[v], dtype=float) for v in ds.data_vars]
+            vals = np.concatenate([v.ravel() for v in vals]) if vals else np.array([])
+            if np.isfinite(vals).any():
+                out["rhat_max"] = float(np.nanmax(vals))
+    except Exception as exc:  # diagnostics must never break a backtest
+        warnings.warn(f"fit diagnostics unavailable: {exc}", stacklevel=2)
+    return out
+
+
+def _distance(train: pd.DataFrame, test: pd.DataFrame) -> pd.Series:
+    """log10(size / largest training size of the same sub-family), NaN without one."""
+    largest = pd.to_numeric(train[SIZE], errors="coerce").groupby(train[SUBFAMILY].astype(str)).max()
+    ref = test[SUBFAMILY].astype(str).map(largest)
+    return pd.Series(
+        np.log10(pd.to_numeric(test[SIZE], errors="coerce").to_numpy(float) / ref.to_numpy(float)),
+        index=test[MODEL].astype(str).to_numpy(),
+    )
+
+
+def _run_job(job: dict) -> tuple[pd.DataFrame, dict]:
+    """Fit one training table, forecast its test models, score them for each (set, group)."""
+    from .forecast import summarise
+
+    t0 = time.perf_counter()
+    train, test, seed = job["train"], job["test"], job["seed"]
+    model = job["model_factory"]()
+    model.fit(train, seed=seed, progress_bar=False)
+    t_fit = time.perf_counter() - t0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zero-shot: new families are the point
+        draws = model.predictive_draws(test, seed=seed)
+    fc = summarise(draws, test)
+    y = draws["y"].to_numpy()  # (S, Q, J)
+    models = [str(m) for m in draws["model"].to_numpy()]
+    fit_benches = [str(b) for b in draws["benchmark"].to_numpy()]
+    truth = test.set_index(test[MODEL].astype(str))
+    truth_mat = np.full(y.shape[1:], np.nan)
+    for j, b in enumerate(fit_benches):
+        if b in truth.columns:
+            truth_mat[:, j] = pd.to_numeric(truth.loc[models, b], errors="coerce").to_numpy(float)
+    rng = np.random.default_rng([int(seed), job["hash"]])
+    pit_mat = pit(y, truth_mat, seed=rng)
+    crps_mat = crps(y, truth_mat)
+    scores = pd.DataFrame(
+        {
+            "model": np.repeat(models, len(fit_benches)),
+            "benchmark": np.tile(fit_benches, len(models)),
+            "pit": pit_mat.ravel(),
+            "crps": crps_mat.ravel(),
+        }
+    )
+    keep = ["model", "benchmark"] + [c for c in _FORECAST_KEEP if c in fc.columns]
+    fc = fc[keep].merge(scores, on=["model", "benchmark"], how="left")
+    dist = _distance(train, test)
+    parts = []
+    t_base = 0.0
+    for set_name, group in job["targets"]:
+        benches = [b for b in SETS[set_name] if b in test.columns]
+        long = test.melt(id_vars=[MODEL], value_vars=benches, var_name="benchmark", value_name="truth")
+        long = long.rename(columns={MODEL: "model"})
+        long["model"] = long["model"].astype(str)
+        long["truth"] = pd.to_numeric(long["truth"], errors="coerce")
+        long = long[long["truth"].notna()]
+        cells = long.merge(fc, on=["model", "benchmark"], how="left")
+        cells.insert(0, "group", group)
+        cells.insert(0, "set", set_name)
+        cells["abs_error"] = (cells["median"] - cells["truth"]).abs()
+        cells["distance"] = cells["model"].map(dist).to_numpy(float)
+        if job["baselines"]:
+            tb = time.perf_counter()
+            cells = _add_baselines(cells, train, test, benches, job["baseline_skills"], seed)
+            t_base += time.perf_counter() - tb
+        parts.append(cells)
+    info = getattr(model, "fit_info_", None) or {}
+    timing = {
+        "groups": "; ".join(sorted({g for _, g in job["targets"]})),
+        "sets": ",".join(s for s, _ in job["targets"]),
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_train_cells": int(train[[b for b in fit_benches if b in train.columns]].notna().to_numpy().sum()),
+        "seconds": time.perf_counter() - t0,
+        "fit_seconds": t_fit,
+        "svi_seconds": info.get("svi_seconds", np.nan),
+        "nuts_seconds": info.get("nuts_seconds", np.nan),
+        "baseline_seconds": t_base,
+        "chain_method": info.get("chain_method_used", ""),
+        **_fit_diagnostics(model),
+    }
+    return pd.concat(parts, ignore_index=True), timing
+
+
+def _add_baselines(cells, train, test, benches, k, seed) -> pd.DataFrame:
+    from .baselines import FlopsSigmoid, PointSkillsLaw
+
+    for col, base in (
+        ("pred_point_skills", PointSkillsLaw(n_skills=k, seed=seed)),
+        ("pred_flops_sigmoid", FlopsSigmoid()),
+    ):
+        try:
+            pred = base.fit(train, benches).predict(test).rename(columns={"prediction": col})
+            cells = cells.merge(pred, on=["model", "benchmark"], how="left")
+        except Exception as exc:  # a baseline failing must not lose the Bayesian scores
+            warnings.warn(f"baseline {type(base).__name__} failed: {exc}", stacklevel=2)
+            cells[col] = np.nan
+    return cells
+
+
+def _init_worker(devices: int) -> None:
+    """Worker start (spawn): give JAX ``devices`` CPU devices before it starts."""
+    import numpyro
+
+    numpyro.set_host_device_count(max(1, devices))
+
+
+def run_backtest(
+    table: pd.DataFrame,
+    *,
+    sets: Sequence[str] | str = ("v1",),
+    protocol: str = "lofo-1",
+    model_factory: Callable[[], object] | None = None,
+    seed: int = 0,
+    jobs: int = 1,
+    baselines: bool = True,
+    baseline_skills: int = 2,
+    groups=None,
+    verbose: bool = True,
+) -> BacktestResult:
+    """Run a backtest: fit without each group's held-out models, forecast and score them.
+
+    Parameters
+    ----------
+    table : full wide table (e.g. ``pd.read_csv(leaderboard_v2.csv)``).
+    sets : benchmark set(s) to score (:data:`SETS`); a comma list is accepted.
+    protocol : :data:`PROTOCOLS` key.
+    model_factory : callable returning a fresh unfitted :class:`~sloth_bayes.SlothBayes`
+        (default: ``SlothBayes()`` with its default settings). With ``jobs > 1`` it must
+        be picklable: a module-level function or ``functools.partial(SlothBayes, ...)``,
+        not a lambda.
+    seed : seed of every fit, of the predictive draws and of the randomised PIT.
+    jobs : fits run at once. ``> 1``: worker processes (``spawn``), each with
+        ``cpu_count // jobs`` JAX CPU devices, so the chains of a fit run in parallel when
+        the worker has a core per chain and sequentially otherwise (one fit per core is the
+        most efficient use of few cores: NUTS chains are short and compilation is serial).
+        ``1``: in this process, with whatever devices JAX already has.
+    baselines : also fit :class:`~sloth_bayes.baselines.PointSkillsLaw` (``baseline_skills``
+        skills) and :class:`~sloth_bayes.baselines.FlopsSigmoid` on each training table
+        (on the set's benchmarks) and add their predictions.
+    groups : restrict the groups (see :func:`folds`).
+    verbose : print a line per finished fit to stderr.
+
+    Returns
+    -------
+    :class:`BacktestResult`.
+    """
+    sets = [s.strip() for s in (sets.split(",") if isinstance(sets, str) else sets) if s.strip()]
+    if not sets:
+        raise ValueError("no benchmark set given")
+    model_factory = model_factory or _default_factory
+    jobs_by_key: dict[tuple, dict] = {}
+    fold_order: dict[tuple[str, str], int] = {}
+    for set_name in sets:
+        fs = folds(table, set_name, protocol, groups=groups)
+        for fold in fs:
+            fold_order[(set_name, fold.group)] = len(fold_order)
+            key = tuple(sorted(fold.train[MODEL].astype(str)))
+            if key not in jobs_by_key:
+                jobs_by_key[key] = {
+                    "train": fold.train,
+                    "test": fold.test,
+                    "targets": [],
+                    "seed": seed,
+                    "model_factory": model_factory,
+                    "baselines": baselines,
+                    "baseline_skills": baseline_skills,
+                    "hash": zlib.crc32("\n".join(key).encode()),
+                }
+            jobs_by_key[key]["targets"].append((set_name, fold.group))
+    if not jobs_by_key:
+        raise ValueError(
+            f"no group of sets {sets} has a held-out model with an observed score in this table"
+        )
+    todo = list(jobs_by_key.values())
+    results: list[tuple[pd.DataFrame, dict] | None] = [None] * len(todo)
+    t0 = time.perf_counter()
+
+    def report(i, timing):
+        if verbose:
+            print(
+                f"[backtest] fit {sum(r is not None for r in results)}/{len(todo)} "
+                f"({timing['groups']}; {timing['sets']}): {timing['seconds']:.0f} s, "
+                f"{time.perf_counter() - t0:.0f} s so far",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    if jobs <= 1 or len(todo) == 1:
+        for i, job in enumerate(todo):
+            results[i] = _run_job(job)
+            report(i, results[i][1])
+    else:
+        try:
+            pickle.dumps(model_factory)
+        except Exception as exc:
+            raise TypeError(
+                "with jobs > 1 the model_factory must be picklable (a module-level function or "
+                f"functools.partial(SlothBayes, ...), not a lambda): {exc}"
+            ) from exc
+        n = min(jobs, len(todo))
+        devices = max(1, (os.cpu_count() or 1) // n)
+        with ProcessPoolExecutor(
+            max_workers=n, mp_context=get_context("spawn"), initializer=_init_worker,
+            initargs=(devices,),
+        ) as pool:
+            futures = {pool.submit(_run_job, job): i for i, job in enumerate(todo)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                report(i, results[i][1])
+    cells = pd.concat([r[0] for r in results], ignore_index=True)
+    rank = [fold_order[k] for k in zip(cells["set"], cells["group"])]
+    cells = cells.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+    fits = pd.DataFrame([r[1] for r in results])
+    settings = {"protocol": protocol, "sets": sets, "seed": seed, "jobs": jobs,
+                "wall_seconds": time.perf_counter() - t0}
+    try:
+        probe = model_factory()
+        settings["model"] = probe.config.to_dict()
+        settings["sampler"] = probe.sampler.to_dict()
+    except Exception:  # a custom factory need not expose these
+        pass
+    return BacktestResult(cells=cells, summary=summarise_cells(cells), fits=fits, settings=settings)
+
+
+# -- output --------------------------------------------------------------------------------
+
+
+def _markdown(df: pd.DataFrame, digits: int = 3) -> str:
+    """A pipe table (no dependency on ``tabulate``)."""
+
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |",
+             "|" + "|".join("---" for _ in df.columns) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+_MD_COLUMNS = (
+    "key", "n", "mae_points", "mae_point_skills_points", "mae_flops_sigmoid_points",
+    "mae_plugin_points", "bias_points", "coverage_50", "coverage_90", "width_90_points",
+    "crps_points", "share_over", "p_over_mean", "over_rate_plugin", "p_over_ece",
+)
+
+
+def summary_markdown(result: BacktestResult) -> str:
+    """The summary as Markdown: per set, the headline rows then per benchmark and group."""
+    s = result.summary
+    cols = [c for c in _MD_COLUMNS if c in s.columns]
+    st = result.settings
+    out = [f"# Backtest: {st.get('protocol', '?')}", ""]
+    if "sampler" in st:
+        sm = st["sampler"]
+        out.append(
+            f"Model: K={st.get('model', {}).get('n_skills', '?')}; sampler: {sm.get('chains')} chains, "
+            f"{sm.get('warmup')} warm-up, {sm.get('draws')} draws; seed {st.get('seed')}. "
+            f"{len(result.fits)} fits, {st.get('wall_seconds', float('nan')):.0f} s."
+        )
+        out.append("")
+    out.append("MAE, bias, width and CRPS in score points (1 point = 0.01).")
+    for set_name, block in s.groupby("set", sort=False):
+        out += ["", f"## Set {set_name}", ""]
+        for level, title in (("pooled", None), ("benchmark", "Per benchmark"), ("group", "Per group")):
+            rows = block[block["level"].isin(["pooled", "group mean"] if level == "pooled" else [level])]
+            if rows.empty:
+                continue
+            if title:
+                out += ["", f"### {title}", ""]
+            tab = rows[["level"] + cols] if level == "pooled" else rows[cols]
+            out.append(_markdown(tab))
+    return "\n".join(out) + "\n"
+
+
+def _figures(result: BacktestResult, out_dir: Path) -> list[Path]:
+    try:
+        plots = importlib.import_module("sloth_bayes.plots")
+    except ImportError:
+        print("[backtest] sloth_bayes.plots not available: no figures written", file=sys.stderr)
+        return []
+    names = [n for n in FIGURES if hasattr(plots, n)]
+    missing = [n for n in FIGURES if n not in names]
+    if missing:
+        print(f"[backtest] sloth_bayes.plots lacks {', '.join(missing)}: those figures skipped",
+              file=sys.stderr)
+    if not names:
+        return []
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo") and not os.environ.get("DISPLAY"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for set_name, cells in result.cells.groupby("set", sort=False):
+        for name in names:
+            fig, ax = plt.subplots(figsize=(6, 4.5))
+            try:
+                getattr(plots, name)(cells, ax=ax)
+                ax.set_title(f"{ax.get_title()} ({set_name})".strip())
+                path = fig_dir / f"{set_name}_{name}.png"
+                with atomic_path(path) as tmp:
+                    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+                written.append(path)
+            except Exception as exc:
+                print(f"[backtest] figure {name} ({set_name}) failed: {exc}", file=sys.stderr)
+            finally:
+                plt.close(fig)
+    return written
+
+
+def write_backtest(result: BacktestResult, out_dir, *, figures: bool = True) -> list[Path]:
+    """Write ``cells.csv``, ``summary.csv``, ``fits.csv``, ``summary.md`` and (when
+    :mod:`sloth_bayes.plots` provides them) ``figures/<set>_<plot>.png`` to ``out_dir``,
+    each file atomically. Returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in (("cells.csv", result.cells), ("summary.csv", result.summary), ("fits.csv", result.fits)):
+        with atomic_write(out / name) as fh:
+            df.to_csv(fh, index=False)
+        written.append(out / name)
+    with atomic_write(out / "summary.md") as fh:
+        fh.write(summary_markdown(result))
+    written.append(out / "summary.md")
+    if figures:
+        written += _figures(result, out)
+    return written
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def _split(values: list[str] | None) -> list[str]:
+    out = []
+    for v in values or []:
+        out += [s.strip() for s in v.split(",") if s.strip()]
+    return out
+
+
+def cmd_backtest(args) -> int:
+    from functools import partial
+
+    from .datasets import find_leaderboard
+    from .estimator import SlothBayes
+
+    if args.jobs <= 1:
+        import numpyro
+
+        numpyro.set_host_device_count(max(1, min(args.chains, os.cpu_count() or 1)))
+    sets = _split(args.set) or ["v1"]
+    unknown = [s for s in sets if s not in SETS]
+    if unknown:
+        print(f"error: unknown set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}", file=sys.stderr)
+        return 2
+    sampler = {
+        "chains": args.chains, "warmup": args.warmup, "draws": args.draws,
+        "chain_method": args.chain_method,
+    }
+    if args.svi_steps is not None:
+        sampler["svi_steps"] = args.svi_steps
+    if args.svi_restarts is not None:
+        sampler["svi_restarts"] = args.svi_restarts
+    factory = partial(SlothBayes, args.skills, **sampler)
+    path = find_leaderboard(args.data)
+    table = pd.read_csv(path)
+    groups = _split(args.groups) or None
+    result = run_backtest(
+        table, sets=sets, protocol=args.protocol, model_factory=factory, seed=args.seed,
+        jobs=args.jobs, baselines=not args.no_baselines, groups=groups, verbose=not args.quiet,
+    )
+    written = write_backtest(result, args.out)
+    head = result.summary[result.summary["level"].isin(["pooled", "group mean"])]
+    cols = [c for c in ("set", "level", "n", "mae_points", "mae_point_skills_points",
+                        "mae_flops_sigmoid_points", "coverage_50", "coverage_90", "width_90_points",
+                        "crps_points") if c in head.columns]
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(head[cols].round(3).to_string(index=False))
+    print(f"{len(result.cells)} cells, {len(result.fits)} fits, {result.settings['wall_seconds']:.0f} s; "
+          f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    """Add ``sloth-bayes backtest`` to the command line."""
+    p = subparsers.add_parser(
+        "backtest", help="score forecasts of held-out families (leave-one-family-out protocols)"
+    )
+    p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA or the cache)")
+    p.add_argument("--protocol", default="lofo-1", choices=list(PROTOCOLS))
+    p.add_argument("--set", action="append", metavar="SET",
+                   help=f"benchmark set: {', '.join(SETS)} (repeatable or comma list; default v1)")
+    p.add_argument("--groups", action="append", metavar="NAME",
+                   help="only these groups (names or sub-families; repeatable or comma list)")
+    p.add_argument("--out", required=True, help="folder for cells.csv, summary.csv/.md, figures")
+    p.add_argument("--jobs", type=int, default=1, help="fits run at once (worker processes)")
+    p.add_argument("--skills", type=int, default=None, help="number of latent skills K")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--svi-steps", type=int, default=None)
+    p.add_argument("--svi-restarts", type=int, default=None)
+    p.add_argument("--chain-method", default="parallel", choices=["parallel", "sequential", "vectorized"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-baselines", action="store_true", help="skip the point baselines")
+    p.add_argument("--quiet", action="store_true", help="no line per finished fit")
+    p.set_defaults(func=cmd_backtest)

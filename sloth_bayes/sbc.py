@@ -1,0 +1,629 @@
+"""Simulation-based calibration (Talts et al. 2018, arXiv:1804.06788).
+
+If the inference is right, the rank of a parameter's true value among posterior draws
+obtained from data simulated with that value is uniform, whatever the model. Repeat: draw
+parameters from the prior, simulate a table on a fixed design, fit it, record the rank of
+each true scalar among ``L`` thinned posterior draws. Non-uniform ranks mean the sampler or
+the model code is wrong (a U shape: posteriors too narrow; a hump: too wide; a slope:
+biased). A deliberately broken variant, fitted with a prior different from the simulator's
+(``prior_override``), must be rejected: that is the check that the check has power.
+
+The fits are the package's own scheme (best-of-``svi_restarts`` mean-field SVI, chains
+started around it, NUTS with a dense mass block for the population parameters), compiled
+once per design: the simulated scores and the prior scales are arguments of the compiled
+kernels, so each replication costs sampling time only.
+
+>>> from sloth_bayes.sbc import run_sbc
+>>> result = run_sbc(reps=20, seed=0)                              # doctest: +SKIP
+>>> result.tests[["p_chi2", "p_ks", "p"]]                          # doctest: +SKIP
+>>> result.rejected()                                              # doctest: +SKIP
+False
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+import pandas as pd
+
+from .inference import GLOBAL_SITES, SamplerConfig, chain_inits, site_dims, to_key
+from .model import ModelConfig, skills_model
+from .simulate import SimDesign, draw_prior, prepare_design
+
+__all__ = [
+    "DEFAULT_GROUPS",
+    "CompiledFitter",
+    "SBCResult",
+    "plot_ranks",
+    "rank_statistics",
+    "register_cli",
+    "run_sbc",
+    "uniformity_tests",
+]
+
+#: Parameter groups whose true values are ranked (posterior variable names).
+DEFAULT_GROUPS = (
+    "slopes",
+    "instruct_shift",
+    "loadings_free",
+    "difficulty",
+    "sigma_bench",
+    "sigma_coarse",
+    "sigma_sub",
+    "sigma_llm",
+    "tau_slope",
+    "alpha",
+)
+#: Sampler settings of a modest SBC run on a shared 2-core machine.
+SBC_SAMPLER = SamplerConfig(chains=2, warmup=200, draws=200, svi_steps=300, svi_restarts=2)
+
+
+# --- fitting, compiled once per design ---------------------------------------------------------
+def _prior_scales(config: ModelConfig) -> tuple[str, ...]:
+    """Names of the float fields of a configuration (prior scales): dynamic arguments."""
+    return tuple(f.name for f in fields(config) if isinstance(getattr(config, f.name), float))
+
+
+class CompiledFitter:
+    """SVI-initialised NUTS for tables that share one design, compiled once.
+
+    The scores (``y``) and the prior scales of the configuration are arguments of the
+    compiled SVI and NUTS kernels, not constants: a new simulated table or a fit with a
+    different prior scale (same structure: skills, anchors, switches) reuses the kernels.
+    Chains run one after the other (one process on a shared machine).
+
+    Parameters
+    ----------
+    design : :class:`~sloth_bayes.simulate.SimDesign` (LLMs, families, observed cells).
+    config : structure of the model to fit (the prior scales can change per call).
+    sampler : NUTS and SVI settings (``chain_method`` is ignored: sequential).
+    """
+
+    def __init__(
+        self, design: SimDesign, config: ModelConfig | None = None, sampler: SamplerConfig | None = None
+    ):
+        self.design = design
+        self.config = config or design.config
+        self.sampler = sampler or SBC_SAMPLER
+        # The observed 0/1 cells change with every simulated table: let the likelihood find
+        # them itself (``boundary=None``) so that the kernels do not depend on them.
+        self._data = design.data._replace(boundary=None)
+        self._scale_names = _prior_scales(self.config)
+        self._svi_fn = None
+        self._chain_fn = None
+        self._sites = self._latent_sites()
+
+    def _model(self, y, scales):
+        cfg = self.config
+        if scales:  # a copy holding the (traced) scales; no __init__ checks on tracers
+            cfg = copy.copy(cfg)
+            for name, value in scales.items():
+                object.__setattr__(cfg, name, value)
+        return skills_model(self._data, cfg, y=y)
+
+    def _latent_sites(self) -> tuple[str, ...]:
+        import jax
+        from numpyro import handlers
+
+        with handlers.block(), handlers.seed(rng_seed=0):
+            tr = handlers.trace(self._model).get_trace(
+                jax.numpy.asarray(self._data.y), self.scales(self.config)
+            )
+        return tuple(k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"])
+
+    def scales(self, config: ModelConfig) -> dict:
+        """The prior scales of ``config`` as kernel arguments (its structure must match)."""
+        import jax.numpy as jnp
+
+        static = {f.name for f in fields(config)} - set(self._scale_names)
+        differ = [n for n in static if getattr(config, n) != getattr(self.config, n)]
+        if differ:
+            raise ValueError(
+                f"config differs from the compiled one in {sorted(differ)} (structure, not prior "
+                "scales): build another CompiledFitter for it"
+            )
+        return {n: jnp.asarray(getattr(config, n), jnp.float32) for n in self._scale_names}
+
+    def _build_svi(self):
+        import jax
+        import jax.numpy as jnp
+        import numpyro
+        from numpyro.infer import SVI, Trace_ELBO, init_to_uniform
+        from numpyro.infer.autoguide import AutoNormal
+
+        steps = self.sampler.svi_steps
+        tail = max(1, min(200, steps // 5))
+        model = self._model
+
+        def one(key, y, scales):
+            # guide and optimiser as in ``inference.svi_init``; built inside the trace so that
+            # nothing traced leaks between compilations
+            guide = AutoNormal(model, init_loc_fn=init_to_uniform(radius=1.0), init_scale=0.05)
+            svi = SVI(
+                model, guide, numpyro.optim.ClippedAdam(step_size=0.02, clip_norm=10.0), Trace_ELBO()
+            )
+            state = svi.init(key, y, scales)
+
+            def step(st, _):
+                return svi.update(st, y, scales)
+
+            state, losses = jax.lax.scan(step, state, None, length=steps)
+            return svi.get_params(state), jnp.mean(losses[-tail:])
+
+        return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
+
+    def _build_chain(self):
+        import jax
+        from numpyro.infer import NUTS
+
+        s = self.sampler
+        dense = [tuple(n for n in GLOBAL_SITES if n in self._sites)] if s.dense_globals else False
+        model = self._model
+
+        def chain(key, init, y, scales):
+            kernel = NUTS(
+                model,
+                dense_mass=dense,
+                target_accept_prob=s.target_accept,
+                max_tree_depth=s.max_tree_depth,
+            )
+            args = (y, scales)
+            state = kernel.init(key, s.warmup, init, model_args=args, model_kwargs={})
+
+            def warm(st, _):
+                st = kernel.sample(st, args, {})
+                return st, st.diverging
+
+            state, warm_div = jax.lax.scan(warm, state, None, length=s.warmup)
+
+            def draw(st, _):
+                st = kernel.sample(st, args, {})
+                return st, (st.z, st.diverging, st.num_steps, st.potential_energy)
+
+            state, (z, div, n_steps, pe) = jax.lax.scan(draw, state, None, length=s.draws)
+            post = jax.vmap(kernel.postprocess_fn(args, {}))(z)
+            return post, {
+                "diverging": div,
+                "n_steps": n_steps,
+                "lp": -pe,
+                "warmup_divergences": warm_div.sum(),
+            }
+
+        return jax.jit(chain)
+
+    def fit(self, y, seed=0, config: ModelConfig | None = None) -> tuple[dict, dict]:
+        """Sample the posterior of the scores ``y`` (one per observed cell of the design).
+
+        Returns
+        -------
+        draws : dict of numpy arrays (chain, draw, ...), every latent and deterministic site.
+        stats : dict of numpy arrays (chain, draw): ``diverging``, ``n_steps``, ``lp``;
+            plus ``svi_losses`` and ``seconds``.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        t0 = time.perf_counter()
+        s = self.sampler
+        scales = self.scales(config or self.config)
+        y = jnp.asarray(np.asarray(y, float), jnp.float32)
+        k_svi, k_init, k_mcmc = jax.random.split(to_key(seed), 3)
+        inits, losses = [None] * s.chains, []
+        if s.svi_restarts > 0 and s.svi_steps > 0:
+            if self._svi_fn is None:
+                self._svi_fn = self._build_svi()
+            params, loss = self._svi_fn(jax.random.split(k_svi, s.svi_restarts), y, scales)
+            losses = np.asarray(loss, float)
+            if np.isfinite(losses).any():
+                best = int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))
+                start = chain_inits(
+                    jax.tree.map(lambda a: a[best], params), s.chains, s.init_jitter, k_init
+                )
+                inits = [{k: v[c] for k, v in start.items()} for c in range(s.chains)]
+        if self._chain_fn is None:
+            self._chain_fn = self._build_chain()
+        outs = [
+            self._chain_fn(k, init, y, scales)
+            for k, init in zip(jax.random.split(k_mcmc, s.chains), inits)
+        ]
+        outs = jax.device_get(outs)
+        draws = {k: np.stack([np.asarray(o[0][k]) for o in outs]) for k in outs[0][0]}
+        stats = {k: np.stack([np.asarray(o[1][k]) for o in outs]) for k in outs[0][1]}
+        stats["svi_losses"] = np.asarray(losses)
+        stats["seconds"] = time.perf_counter() - t0
+        return draws, stats
+
+
+# --- ranks and tests ---------------------------------------------------------------------------
+def _labels(name: str, shape: tuple, coords: dict) -> list[str]:
+    if not shape:
+        return [name]
+    dims = site_dims().get(name, [])
+    axes = []
+    for i, n in enumerate(shape):
+        c = coords.get(dims[i]) if i < len(dims) else None
+        axes.append([str(v) for v in c] if c is not None and len(c) == n else [str(j) for j in range(n)])
+    return [
+        f"{name}[{', '.join(ix)}]"
+        for ix in (np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(shape), -1).T)
+    ]
+
+
+def rank_statistics(true, draws, *, n_draws: int | None = 99, rng=None) -> np.ndarray:
+    """Rank of each true scalar among (thinned) posterior draws.
+
+    Parameters
+    ----------
+    true : array (...), the generating values.
+    draws : array (chain, draw, ...) of posterior draws.
+    n_draws : L, the number of draws kept (evenly spaced over the pooled chains, which
+        reduces autocorrelation); ``None`` keeps all.
+    rng : numpy Generator for breaking ties at random.
+
+    Returns
+    -------
+    numpy int array, shape of ``true``: ranks in ``0..L`` (uniform when calibrated).
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    true = np.asarray(true)
+    pooled = np.asarray(draws).reshape((-1,) + true.shape)
+    if n_draws is not None and n_draws < len(pooled):
+        pooled = pooled[np.linspace(0, len(pooled) - 1, n_draws).round().astype(int)]
+    below = (pooled < true).sum(0)
+    ties = (pooled == true).sum(0)
+    return below + rng.integers(0, ties + 1)
+
+
+def _bin_probs(n_draws: int, bins: int) -> np.ndarray:
+    """Probability of each rank bin under uniform ranks on 0..L (bins of near-equal width)."""
+    edges = np.floor(np.arange(n_draws + 1) * bins / (n_draws + 1)).astype(int)
+    return np.bincount(edges, minlength=bins) / (n_draws + 1)
+
+
+def default_bins(n_ranks: int, n_draws: int) -> int:
+    """Number of rank bins: about 5 expected ranks per bin, at least 4 (a U shape needs
+    more than two bins to show) and at most 20."""
+    return int(min(max(4, min(20, n_ranks // 5)), n_draws + 1))
+
+
+def uniformity_tests(ranks: pd.DataFrame, n_draws: int, bins: int | None = None) -> pd.DataFrame:
+    """Per parameter group, tests of uniform ranks.
+
+    Columns
+    -------
+    n_reps, n_scalars, n_ranks : replications, scalars per replication, ranks pooled.
+    p_chi2 : chi-square test of the binned pooled ranks.
+    p_ks : Kolmogorov-Smirnov test of the pooled normalised ranks ``(rank + U) / (L + 1)``.
+        Both pool scalars of one replication, which are correlated (e.g. the loadings of
+        one fit), so they reject too often when a group has many scalars and few reps.
+    p_bias, p_spread : one-sample t-tests across replications (which are independent) of
+        the per-replication mean of ``u - 1/2`` (zero unless posteriors are shifted) and of
+        ``(u - 1/2)^2 - 1/12`` (positive for too narrow posteriors, negative for too wide).
+    p : the group's verdict, ``min(1, 2 min(p_bias, p_spread))`` (Bonferroni), valid
+        whatever the correlation of the scalars within a replication.
+    """
+    from scipy import stats
+
+    rows = []
+    for group, g in ranks.groupby("group", sort=False):
+        n_ranks = len(g)
+        b = bins or default_bins(n_ranks, n_draws)
+        probs = _bin_probs(n_draws, b)
+        binned = np.floor(g["rank"].to_numpy() * b / (n_draws + 1)).astype(int)
+        counts = np.bincount(binned, minlength=b)
+        p_chi2 = float(stats.chisquare(counts, probs * n_ranks).pvalue) if n_ranks >= 2 else np.nan
+        p_ks = float(stats.kstest(g["u"].to_numpy(), "uniform").pvalue) if n_ranks >= 2 else np.nan
+        per_rep = (
+            g.assign(c=g["u"] - 0.5, s=(g["u"] - 0.5) ** 2 - 1 / 12).groupby("rep")[["c", "s"]].mean()
+        )
+        p_rep = []
+        for col in ("c", "s"):
+            v = per_rep[col].to_numpy()
+            if len(v) >= 2 and np.std(v) > 0:
+                p_rep.append(float(stats.ttest_1samp(v, 0.0).pvalue))
+            elif len(v) >= 2:  # identical values: exactly 0 is fine, anything else is not
+                p_rep.append(1.0 if np.allclose(v, 0) else 0.0)
+            else:
+                p_rep.append(np.nan)
+        p = min(1.0, 2 * np.nanmin(p_rep)) if np.isfinite(p_rep).any() else np.nan
+        rows.append(
+            {
+                "group": group,
+                "n_reps": int(g["rep"].nunique()),
+                "n_scalars": int(g.groupby("rep").size().max()),
+                "n_ranks": n_ranks,
+                "bins": b,
+                "p_chi2": p_chi2,
+                "p_ks": p_ks,
+                "p_bias": p_rep[0],
+                "p_spread": p_rep[1],
+                "p": p,
+            }
+        )
+    return pd.DataFrame(rows).set_index("group")
+
+
+@dataclass
+class SBCResult:
+    """Outcome of :func:`run_sbc`.
+
+    Attributes
+    ----------
+    ranks : one row per replication x scalar: ``rep``, ``group``, ``parameter``, ``true``,
+        ``rank`` (0..L), ``u`` (normalised rank), ``posterior_mean``.
+    tests : :func:`uniformity_tests` per group.
+    fits : one row per replication: divergences, mean leapfrog steps, max R-hat and min
+        bulk ESS over the ranked scalars, seconds.
+    n_draws : L, posterior draws per rank.
+    settings : what was run (reps, design, configurations, sampler, seed).
+    """
+
+    ranks: pd.DataFrame
+    tests: pd.DataFrame
+    fits: pd.DataFrame
+    n_draws: int
+    settings: dict = field(default_factory=dict)
+
+    def rejected(self, alpha: float = 0.01) -> bool:
+        """True when some group's ranks are not uniform at level ``alpha`` (Bonferroni over
+        the groups)."""
+        p = self.tests["p"].dropna()
+        return bool(len(p) and (p < alpha / len(p)).any())
+
+    def text(self, alpha: float = 0.01) -> str:
+        verdict = "REJECTED: ranks are not uniform" if self.rejected(alpha) else "not rejected"
+        fits = self.fits
+        lines = [
+            f"SBC: {self.settings.get('reps')} replications, L = {self.n_draws} draws per rank; "
+            f"calibration {verdict} (level {alpha}, Bonferroni over {len(self.tests)} groups).",
+            f"fits: {int(fits['divergences'].sum())} divergences in total, max R-hat "
+            f"{fits['max_rhat'].max():.3f}, median seconds per fit {fits['seconds'].median():.0f}.",
+            self.tests.to_string(float_format=lambda v: f"{v:.3g}"),
+        ]
+        return "\n".join(lines)
+
+    def plot(self, **kwargs):
+        return plot_ranks(self, **kwargs)
+
+
+def _rhat_ess(draws: np.ndarray) -> tuple[float, float]:
+    """Max rank-normalised R-hat and min bulk ESS over the scalars of (chain, draw, ...)."""
+    import arviz as az
+
+    flat = draws.reshape(draws.shape[0], draws.shape[1], -1)
+    if draws.shape[0] < 2:
+        return np.nan, np.nan
+    rh = np.asarray(az.rhat(flat, chain_axis=0, draw_axis=1), float)
+    es = np.asarray(az.ess(flat, chain_axis=0, draw_axis=1, method="bulk"), float)
+    return float(np.nanmax(rh)) if np.isfinite(rh).any() else np.nan, float(
+        np.nanmin(es)
+    ) if np.isfinite(es).any() else np.nan
+
+
+def run_sbc(
+    reps: int = 20,
+    *,
+    template: pd.DataFrame | None = None,
+    config: ModelConfig | None = None,
+    prior_override: ModelConfig | None = None,
+    sampler: SamplerConfig | None = None,
+    groups: Sequence[str] = DEFAULT_GROUPS,
+    n_draws: int = 99,
+    seed: int = 0,
+    design: SimDesign | None = None,
+    fitter: CompiledFitter | None = None,
+    progress: Callable[[str], None] | None = None,
+    **design_kwargs,
+) -> SBCResult:
+    """Simulation-based calibration of the model and its inference on one design.
+
+    Parameters
+    ----------
+    reps : replications (prior draw -> simulated table -> fit -> ranks).
+    template : a leaderboard whose design is kept (see
+        :func:`~sloth_bayes.simulate.prepare_design`); ``None``: a synthetic design
+        (``design_kwargs`` such as ``n_families=3``, ``benchmarks=[...]``).
+    config : the simulator's model (default ``ModelConfig(n_skills=1)``).
+    prior_override : fit with this configuration instead (same structure, other prior
+        scales): a deliberately wrong model, which a working SBC must reject.
+    sampler : fit settings (default :data:`SBC_SAMPLER`).
+    groups : posterior variables whose scalars are ranked.
+    n_draws : L, thinned posterior draws per rank.
+    seed : seeds the design, the prior draws and the fits.
+    design, fitter : reuse an encoded design / compiled fitter (e.g. between a correct and
+        a broken run: no recompilation).
+    progress : called with a line of text after each replication (e.g. ``print``).
+
+    Returns
+    -------
+    SBCResult
+    """
+    config = config or ModelConfig(n_skills=1)
+    sampler = sampler or SBC_SAMPLER
+    if design is None:
+        design = prepare_design(template, config, seed=seed, **design_kwargs)
+    if fitter is None:
+        fitter = CompiledFitter(design, config, sampler)
+    fit_config = prior_override or config
+    truth_all = draw_prior(design, reps, seed=seed, config=config)
+    coords = design.coords()
+    rng = np.random.default_rng(seed)
+    n_total = sampler.chains * sampler.draws
+    L = min(n_draws, n_total) if n_draws else n_total
+    rank_rows, fit_rows = [], []
+    for r in range(reps):
+        draws, stats = fitter.fit(truth_all["y"][r], seed=seed * 100_003 + r + 1, config=fit_config)
+        rh, es = [], []
+        for g in groups:
+            if g not in draws or g not in truth_all:
+                continue
+            true = truth_all[g][r]
+            ranks = rank_statistics(true, draws[g], n_draws=L, rng=rng)
+            u = (ranks + rng.random(ranks.shape)) / (L + 1)
+            mean = draws[g].mean((0, 1))
+            for lab, t, k, uu, m in zip(
+                _labels(g, true.shape, coords), true.ravel(), ranks.ravel(), u.ravel(), np.ravel(mean)
+            ):
+                rank_rows.append(
+                    {
+                        "rep": r,
+                        "group": g,
+                        "parameter": lab,
+                        "true": float(t),
+                        "rank": int(k),
+                        "u": float(uu),
+                        "posterior_mean": float(m),
+                    }
+                )
+            a, b = _rhat_ess(draws[g])
+            rh.append(a)
+            es.append(b)
+        fit_rows.append(
+            {
+                "rep": r,
+                "divergences": int(stats["diverging"].sum()),
+                "warmup_divergences": int(np.sum(stats["warmup_divergences"])),
+                "mean_steps": float(stats["n_steps"].mean()),
+                "max_rhat": float(np.nanmax(rh)) if np.isfinite(rh).any() else np.nan,
+                "min_ess_bulk": float(np.nanmin(es)) if np.isfinite(es).any() else np.nan,
+                "seconds": float(stats["seconds"]),
+            }
+        )
+        if progress is not None:
+            f = fit_rows[-1]
+            progress(
+                f"rep {r + 1}/{reps}: {f['seconds']:.0f} s, {f['divergences']} divergences, "
+                f"max R-hat {f['max_rhat']:.3f}, mean {f['mean_steps']:.0f} leapfrog steps"
+            )
+    ranks = pd.DataFrame(rank_rows)
+    settings = {
+        "reps": reps,
+        "seed": seed,
+        "n_llms": len(design.table),
+        "benchmarks": design.benchmarks,
+        "n_cells": int(len(design.data.y)),
+        "config": config.to_dict(),
+        "fit_config": fit_config.to_dict(),
+        "sampler": sampler.to_dict(),
+        "design": {k: v for k, v in design_kwargs.items()} if template is None else "template",
+    }
+    return SBCResult(
+        ranks=ranks,
+        tests=uniformity_tests(ranks, L),
+        fits=pd.DataFrame(fit_rows),
+        n_draws=L,
+        settings=settings,
+    )
+
+
+# --- figure ------------------------------------------------------------------------------------
+def plot_ranks(result: SBCResult, *, bins: int | None = None, axes=None, ncols: int = 4):
+    """Rank histograms, one panel per group, with the 99% band of counts under uniformity.
+
+    Returns (figure, axes array). Never calls ``plt.show()``.
+    """
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    groups = list(result.tests.index)
+    if axes is None:
+        nrows = int(np.ceil(len(groups) / ncols))
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(3.0 * ncols, 2.3 * nrows), squeeze=False, layout="constrained"
+        )
+    else:
+        axes = np.atleast_2d(np.asarray(axes))
+        fig = axes.flat[0].figure
+    L = result.n_draws
+    for ax, g in zip(axes.flat, groups):
+        rk = result.ranks.loc[result.ranks["group"] == g, "rank"].to_numpy()
+        b = bins or int(result.tests.loc[g, "bins"])
+        probs = _bin_probs(L, b)
+        counts = np.bincount(np.floor(rk * b / (L + 1)).astype(int), minlength=b)
+        lo, hi = stats.binom.ppf(0.005, len(rk), probs), stats.binom.ppf(0.995, len(rk), probs)
+        x = np.arange(b)
+        ax.fill_between(
+            np.r_[x, b] - 0.5, np.r_[lo, lo[-1]], np.r_[hi, hi[-1]], step="post", color="0.85", lw=0
+        )
+        ax.bar(x, counts, width=0.9, color="C0")
+        ax.axhline(len(rk) / b, color="0.4", lw=0.8)
+        ax.set_title(f"{g}  p={result.tests.loc[g, 'p']:.2g}", fontsize=9)
+        ax.set_xticks([0, b - 1], ["low", "high"])
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        f"SBC rank histograms ({result.settings.get('reps')} reps, L={L}; grey: 99% band if uniform)",
+        fontsize=10,
+    )
+    return fig, axes
+
+
+# --- command line ------------------------------------------------------------------------------
+def cmd_sbc(args) -> int:
+    import json
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .utils import atomic_path, atomic_write
+
+    template = pd.read_csv(args.template) if args.template else None
+    config = ModelConfig(n_skills=args.skills)
+    override = replace(config, slope_scale=args.broken_slope_scale) if args.broken_slope_scale else None
+    sampler = replace(SBC_SAMPLER, chains=args.chains, warmup=args.warmup, draws=args.draws)
+    design_kwargs = {} if template is not None else {"n_families": args.families}
+    result = run_sbc(
+        args.reps,
+        template=template,
+        config=config,
+        prior_override=override,
+        sampler=sampler,
+        n_draws=args.n_draws,
+        seed=args.seed,
+        progress=print,
+        **design_kwargs,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("ranks", result.ranks), ("fits", result.fits), ("tests", result.tests)):
+        with atomic_write(out / f"sbc_{name}.csv") as fh:
+            frame.to_csv(fh, index=name == "tests")
+    with atomic_write(out / "sbc_settings.json") as fh:
+        json.dump(result.settings, fh, indent=1, default=str)
+    fig, _ = result.plot()
+    with atomic_path(out / "sbc_ranks.png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    print(result.text())
+    print(f"wrote {out}/sbc_ranks.csv, sbc_tests.csv, sbc_fits.csv, sbc_ranks.png")
+    return 1 if result.rejected() else 0
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sbc",
+        help="simulation-based calibration: ranks of true parameters among posterior draws",
+        description="Exit status 0 when ranks look uniform, 1 when calibration is rejected.",
+    )
+    p.add_argument("--reps", type=int, default=20, help="replications (fits)")
+    p.add_argument("--out", default="out/sbc", help="folder for ranks, tests and the figure")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skills", type=int, default=1)
+    p.add_argument("--families", type=int, default=4, help="coarse families of the synthetic design")
+    p.add_argument("--template", default=None, help="CSV whose design (LLMs, observed cells) is kept")
+    p.add_argument("--chains", type=int, default=SBC_SAMPLER.chains)
+    p.add_argument("--warmup", type=int, default=SBC_SAMPLER.warmup)
+    p.add_argument("--draws", type=int, default=SBC_SAMPLER.draws)
+    p.add_argument("--n-draws", type=int, default=99, help="L: thinned posterior draws per rank")
+    p.add_argument(
+        "--broken-slope-scale",
+        type=float,
+        default=None,
+        help="fit with this slope prior scale instead of the simulator's (a check that SBC rejects)",
+    )
+    p.set_defaults(func=cmd_sbc)

@@ -1,0 +1,287 @@
+"""Backtest: fold construction, fit caching, scoring pipeline, outputs, command line.
+
+Most tests use a calibrated stand-in model (no sampling); one end-to-end test runs the real
+sampler on a small simulated table, and a ``slow`` one runs LOFO-1 on the real table.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from sloth_bayes.backtest import GROUPS, PROTOCOLS, SETS, folds, run_backtest, summary_markdown, write_backtest
+from sloth_bayes.benchmarks import DEFAULT_BENCHMARKS
+from sloth_bayes.data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, score_columns
+
+BENCH = list(DEFAULT_BENCHMARKS)
+
+
+# -- a synthetic table with real family names, so the default groups apply ------------------
+def synthetic_table(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    subs = [
+        ("bloom", "bloom", False, (0.56, 1.1, 3.0, 7.1, 176.0)),
+        ("falcon", "falcon", False, (1.0, 7.0, 40.0, 180.0)),
+        ("falcon", "falcon-instruct", True, (7.0, 7.0, 40.0)),  # a tie at the smallest size
+        ("olmo", "olmo", False, (1.0, 7.0)),
+        ("llama", "llama", False, (7.0, 13.0, 33.0, 65.0)),
+        ("llama", "llama-chat", True, (7.0, 13.0, 70.0)),
+        ("qwen", "qwen", False, (0.5, 1.8, 7.0, 14.0, 72.0)),
+    ]
+    skill = {s[1]: rng.normal(0, 0.5) for s in subs}
+    slope = rng.uniform(0.3, 0.8, len(BENCH))
+    off = rng.normal(-1.5, 0.5, len(BENCH))
+    rows = []
+    for fam, sub, instruct, sizes in subs:
+        tokens = rng.uniform(0.3, 3.0)
+        for i, size in enumerate(sizes):
+            z = np.log(size) + skill[sub] + 0.3 * instruct
+            score = 0.25 + 0.7 / (1 + np.exp(-(slope * z + off))) + rng.normal(0, 0.02, len(BENCH))
+            rows.append(
+                {MODEL: f"{sub}-{size:g}b-{i}", FAMILY: fam, SUBFAMILY: sub, INSTRUCT: instruct,
+                 SIZE: size, TOKENS: tokens, **dict(zip(BENCH, np.clip(score, 0, 1)))}
+            )
+    table = pd.DataFrame(rows)
+    mask = rng.uniform(size=(len(table), len(BENCH))) < 0.1
+    table[BENCH] = table[BENCH].mask(mask)
+    return table
+
+
+class OracleModel:
+    """Stand-in for SlothBayes: a calibrated Normal predictive centred near the truth.
+
+    The centre is the truth plus N(0, sd) noise and the draws have sd ``sd * width``, so
+    ``width=1`` is calibrated and ``width<1`` over-confident. It refuses queries that were
+    in its training table (the backtest must never leak).
+    """
+
+    def __init__(self, sd: float = 0.03, width: float = 1.0, n_draws: int = 400):
+        self.sd, self.width, self.n_draws = sd, width, n_draws
+
+    def fit(self, table, *, seed=0, progress_bar=None):
+        self.train_models_ = set(table[MODEL].astype(str))
+        self.benchmarks_ = score_columns(table)
+        self.fit_info_ = {"svi_seconds": 0.0, "nuts_seconds": 0.0}
+        return self
+
+    def predictive_draws(self, queries, *, seed=0):
+        leaked = self.train_models_ & set(queries[MODEL].astype(str))
+        assert not leaked, f"test models in training: {leaked}"
+        rng = np.random.default_rng(seed)
+        truth = queries[self.benchmarks_].to_numpy(float)
+        truth = np.where(np.isfinite(truth), truth, 0.5)
+        centre = truth + self.sd * rng.standard_normal(truth.shape)
+        y = centre + self.sd * self.width * rng.standard_normal((self.n_draws,) + truth.shape)
+        dims = ("sample", "model", "benchmark")
+        return xr.Dataset(
+            {"y": (dims, y), "mu": (dims, y), "plugin": (dims[1:], centre),
+             "kind": (("model",), np.array(["observed family"] * len(queries)))},
+            coords={"model": queries[MODEL].astype(str).to_numpy(), "benchmark": self.benchmarks_},
+        )
+
+
+def oracle():
+    return OracleModel()
+
+
+def overconfident():
+    return OracleModel(width=0.5)
+
+
+# -- folds --------------------------------------------------------------------------------------
+def test_fold_rules_on_synthetic_table():
+    table = synthetic_table()
+    for protocol, keep in PROTOCOLS.items():
+        fs = {f.group: f for f in folds(table, "v2", protocol)}
+        assert set(fs) <= {"bloom", "falcon + falcon-instruct", "olmo"}
+        for fold in fs.values():
+            assert not set(fold.train[MODEL]) & set(fold.test[MODEL])
+            assert len(fold.train) + len(fold.test) == len(table)
+            assert list(fold.train.index) == sorted(fold.train.index)  # file order kept
+        fal = fs["falcon + falcon-instruct"]
+        kept = fal.train[fal.train[SUBFAMILY].isin(["falcon", "falcon-instruct"])][MODEL].tolist()
+        expect = {
+            0: [],
+            1: ["falcon-1b-0", "falcon-instruct-7b-0"],  # tie at 7B: the first in file order
+            2: ["falcon-1b-0", "falcon-7b-1", "falcon-instruct-7b-0", "falcon-instruct-7b-1"],
+        }[keep]
+        assert sorted(kept) == sorted(expect)
+    # olmo has two models: lofo-2 keeps both, nothing is left to test
+    assert "olmo" not in {f.group for f in folds(table, "v2", "lofo-2")}
+    # the falcon group differs between sets
+    v1 = {f.group for f in folds(table, "v1", "lofo-1")}
+    assert v1 == {"bloom", "falcon", "olmo"}
+
+
+def test_fold_options_and_errors():
+    table = synthetic_table()
+    assert [f.group for f in folds(table, "v1", groups=["falcon"])] == ["falcon"]
+    custom = folds(table, "v1", groups={"llamas": ("llama", "llama-chat")})
+    assert [f.group for f in custom] == ["llamas"]
+    assert set(custom[0].test[MODEL]) == {"llama-13b-1", "llama-33b-2", "llama-65b-3",
+                                          "llama-chat-13b-1", "llama-chat-70b-2"}
+    with pytest.raises(ValueError, match="protocol"):
+        folds(table, "v1", "lofo-3")
+    with pytest.raises(ValueError, match="set"):
+        folds(table, "v3")
+
+
+def test_groups_match_evaluation_md():
+    assert {k: len(v) for k, v in GROUPS.items()} == {"v1": 17, "v2": 8, "all": 9}
+    assert SETS["all"] == SETS["v1"] + SETS["v2"]
+
+
+def test_folds_on_real_table(real_table):
+    sizes = pd.to_numeric(real_table[SIZE])
+    for set_name, n_groups in (("v1", 17), ("v2", 8), ("all", 9)):
+        fs = folds(real_table, set_name, "lofo-1")
+        assert len(fs) == n_groups, [f.group for f in fs]
+        for fold in fs:
+            assert not set(fold.train[MODEL]) & set(fold.test[MODEL])
+            assert len(fold.train) + len(fold.test) == len(real_table)
+            for sub in GROUPS[set_name][fold.group]:
+                members = real_table[real_table[SUBFAMILY] == sub]
+                kept = fold.train[fold.train[SUBFAMILY] == sub]
+                assert len(kept) == 1
+                assert kept[SIZE].iloc[0] == sizes[members.index].min()
+                # ties: the first in file order
+                first = members[sizes[members.index] == sizes[members.index].min()].iloc[0]
+                assert kept[MODEL].iloc[0] == first[MODEL]
+        zs = folds(real_table, set_name, "zero-shot")
+        for fold in zs:
+            assert not fold.train[SUBFAMILY].isin(GROUPS[set_name][fold.group]).any()
+
+
+# -- the pipeline with a stand-in model ----------------------------------------------------------
+def test_fits_are_shared_between_sets_and_cells_are_complete():
+    table = synthetic_table()
+    res = run_backtest(table, sets=("v1", "v2", "all"), model_factory=oracle, baselines=False,
+                       verbose=False)
+    # bloom, olmo, falcon (v1, all) and falcon + falcon-instruct (v2): four distinct tables
+    assert len(res.fits) == 4
+    assert sorted(res.fits["sets"]) == sorted(["v1,v2,all", "v1,v2,all", "v1,all", "v2"])
+    c = res.cells
+    assert list(pd.unique(c["set"])) == ["v1", "v2", "all"]
+    for (set_name, group), block in c.groupby(["set", "group"]):
+        fold = next(f for f in folds(table, set_name) if f.group == group)
+        benches = [b for b in SETS[set_name]]
+        expect = int(fold.test[benches].notna().to_numpy().sum())
+        assert len(block) == expect
+        assert set(block["benchmark"]) <= set(benches)
+    assert c[["truth", "median", "pit", "crps", "lower_90", "upper_90"]].notna().all().all()
+    # distance: log10(size / largest training size of the sub-family)
+    row = c[(c["model"] == "bloom-176b-4")].iloc[0]
+    assert row["distance"] == pytest.approx(np.log10(176.0 / 0.56))
+    assert {"pooled", "group mean", "benchmark", "group"} == set(res.summary["level"])
+
+
+def test_calibrated_stand_in_scores_calibrated_and_overconfident_fails():
+    tables = [synthetic_table(seed) for seed in range(4)]
+    groups = {"all": ("bloom", "falcon", "falcon-instruct", "llama", "llama-chat", "qwen")}
+
+    def pooled(factory):
+        cells = pd.concat(
+            [run_backtest(t, sets=("all",), groups=groups, protocol="zero-shot", model_factory=factory,
+                          seed=i, baselines=False, verbose=False).cells for i, t in enumerate(tables)]
+        )
+        return cells, (cells["truth"].between(cells["lower_90"], cells["upper_90"])).mean()
+
+    cells, cov = pooled(oracle)
+    assert len(cells) > 800
+    assert cov == pytest.approx(0.9, abs=0.04)
+    counts = np.histogram(cells["pit"], bins=5, range=(0, 1))[0]
+    assert counts.min() > 0.7 * counts.mean()
+    _, cov = pooled(overconfident)
+    assert cov < 0.75
+
+
+def test_baselines_and_outputs(tmp_path, capsys):
+    table = synthetic_table()
+    res = run_backtest(table, sets="v1,v2", model_factory=oracle, verbose=False)
+    assert res.cells[["pred_point_skills", "pred_flops_sigmoid"]].notna().all().all()
+    pooled = res.summary[res.summary["level"] == "pooled"]
+    assert {"mae_point_skills_points", "mae_flops_sigmoid_points"} <= set(pooled.columns)
+    assert (pooled["mae_flops_sigmoid_points"] < 10).all()  # the data are a sigmoid in size
+    written = write_backtest(res, tmp_path / "out")
+    names = {p.name for p in written}
+    assert {"cells.csv", "summary.csv", "fits.csv", "summary.md"} <= names
+    back = pd.read_csv(tmp_path / "out" / "cells.csv")
+    assert len(back) == len(res.cells)
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Set v1" in md and "## Set v2" in md and "| pooled |" in md
+    assert md == summary_markdown(res)
+
+
+def test_parallel_jobs_give_the_same_cells():
+    table = synthetic_table()
+    one = run_backtest(table, sets=("v2",), model_factory=oracle, baselines=False, verbose=False)
+    two = run_backtest(table, sets=("v2",), model_factory=oracle, baselines=False, verbose=False, jobs=2)
+    key = ["set", "group", "model", "benchmark"]
+    a, b = (r.cells.sort_values(key).reset_index(drop=True) for r in (one, two))
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(TypeError, match="picklable"):
+        run_backtest(table, sets=("v2",), model_factory=lambda: OracleModel(), jobs=2, verbose=False)
+
+
+# -- the real sampler, small -----------------------------------------------------------------------
+def test_end_to_end_cli_on_simulated_table(simulated, tmp_path):
+    """One real fit (2 chains, 100 draws) through the command line."""
+    from sloth_bayes.cli import main
+
+    table, _ = simulated
+    table = table.copy()
+    # rename the family with the most base models to a real group name ("olmo")
+    base = table[~table[INSTRUCT].astype(bool)]
+    fam = base[SUBFAMILY].value_counts().index[0]
+    table[SUBFAMILY] = table[SUBFAMILY].replace({fam: "olmo"})
+    table.loc[table[SUBFAMILY] == "olmo", FAMILY] = "olmo"
+    path = tmp_path / "sim.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "bt"
+    t0 = time.perf_counter()
+    rc = main(
+        ["backtest", str(path), "--set", "v1", "--groups", "olmo", "--out", str(out), "--skills", "2",
+         "--chains", "2", "--warmup", "100", "--draws", "100", "--svi-steps", "300",
+         "--svi-restarts", "2", "--quiet"]
+    )
+    assert rc == 0
+    print(f"end-to-end backtest: {time.perf_counter() - t0:.0f} s")
+    cells = pd.read_csv(out / "cells.csv")
+    n_test = (table[SUBFAMILY] == "olmo").sum() - 1
+    assert cells["model"].nunique() == n_test
+    assert cells["group"].unique().tolist() == ["olmo"]
+    assert cells[["median", "lower_90", "upper_90", "pit", "crps"]].notna().all().all()
+    assert (cells["lower_90"] <= cells["median"]).all() and (cells["median"] <= cells["upper_90"]).all()
+    assert cells["pit"].between(0, 1).all()
+    summary = pd.read_csv(out / "summary.csv")
+    pooled = summary[summary["level"] == "pooled"].iloc[0]
+    assert pooled["n"] == len(cells)
+    assert np.isfinite(pooled[["mae_points", "coverage_90", "crps_points"]].astype(float)).all()
+    fits = pd.read_csv(out / "fits.csv")
+    assert len(fits) == 1 and fits["nuts_seconds"].iloc[0] > 0
+
+
+@pytest.mark.slow
+def test_real_lofo1_v2(real_table, tmp_path):
+    """LOFO-1 on the v2 set of the real table (8 fits at reduced draws)."""
+    from functools import partial
+
+    from sloth_bayes import SlothBayes
+
+    from .conftest import QUICK
+
+    jobs = int(os.environ.get("SLOTH_BAYES_JOBS", "1"))
+    res = run_backtest(real_table, sets=("v2",), model_factory=partial(SlothBayes, 2, **QUICK), jobs=jobs)
+    write_backtest(res, tmp_path)
+    assert res.cells["group"].nunique() == 8
+    assert len(res.cells) == 144
+    pooled = res.summary[res.summary["level"] == "pooled"].iloc[0]
+    print(res.summary[res.summary["level"].isin(["pooled", "group mean"])].T)
+    print(res.fits[["groups", "seconds", "divergences", "rhat_max"]])
+    assert pooled["mae_points"] < 10
+    assert 0.5 < pooled["coverage_90"] <= 1.0
