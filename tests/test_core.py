@@ -12,7 +12,7 @@ import xarray as xr
 from sloth_bayes import FitFileError, NotFittedError, SlothBayes
 from sloth_bayes.forecast import FORECAST_COLUMNS, KIND_NEW_FAMILY, KIND_NEW_SUB, KIND_OBSERVED
 
-from .conftest import QUICK
+from conftest import QUICK
 
 
 def _queries(table: pd.DataFrame) -> pd.DataFrame:
@@ -73,10 +73,13 @@ def test_not_fitted_raises():
 
 def test_same_seed_same_posterior(simulated, sim_fit):
     table, _ = simulated
-    again = SlothBayes(2, **QUICK).fit(table, seed=0, progress_bar=False)
-    a = sim_fit.idata_.posterior["loadings"].to_numpy()
-    b = again.idata_.posterior["loadings"].to_numpy()
-    np.testing.assert_array_equal(a, b)
+    tiny = dict(chains=2, warmup=30, draws=30, svi_steps=100, svi_restarts=1)
+    a = SlothBayes(2, **tiny).fit(table, seed=5, progress_bar=False)
+    b = SlothBayes(2, **tiny).fit(table, seed=5, progress_bar=False)
+    c = SlothBayes(2, **tiny).fit(table, seed=6, progress_bar=False)
+    la, lb, lc = (m.idata_.posterior["loadings"].to_numpy() for m in (a, b, c))
+    np.testing.assert_array_equal(la, lb)
+    assert not np.array_equal(la, lc)
 
 
 def _coverage(idata, truth: dict, names: list[str], prob=0.9) -> tuple[int, int]:
@@ -102,7 +105,7 @@ def test_parameter_recovery(sim_fit, simulated):
     _, truth = simulated
     names = ["slopes", "loadings", "alpha"]
     inside, total = _coverage(sim_fit.idata_, truth, names)
-    assert total > 40
+    assert total > 30
     assert 0.75 <= inside / total <= 1.0, f"{inside}/{total} inside 90% intervals"
 
     shrunk = sim_fit.idata_.copy()
