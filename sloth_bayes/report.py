@@ -380,17 +380,27 @@ def write_report(fit_path, out_dir, *, forecast=None, backtest_dir=None, title: 
     doc.heading("Convergence")
     try:
         verdict = convergence_summary(tree)
-        doc.para(verdict.text().strip().splitlines()[0], cls="ok" if verdict.ok else "warn")
         text = verdict.text().strip()
+        doc.para(text.splitlines()[0], cls="ok" if verdict.ok else "warn")
         if "\n" in text:
-            doc.pre(text)
-        if not verdict.ok:
+            doc.pre("\n".join(text.splitlines()[1:]))  # the rest of the verdict, warnings included
+        elif not verdict.ok:
             doc.items(list(verdict.warnings))
+        if not verdict.ok:
             doc.para("Do not trust forecasts of a fit that failed these checks: run more warm-up "
                      "and draws, more SVI restarts, or fewer skills, and compare again.", cls="note")
         frame = verdict.to_frame()
         if frame is not None and len(frame):
-            doc.table(frame.head(20), caption="Convergence diagnostics (worst parameters first)")
+            if not isinstance(frame.index, pd.RangeIndex):
+                frame = frame.reset_index()
+            doc.table(frame.head(20), caption="Convergence checks")
+        groups = getattr(verdict, "groups", None)
+        if isinstance(groups, pd.DataFrame) and len(groups):
+            if "max_rhat" in groups:
+                groups = groups.sort_values("max_rhat", ascending=False)
+            if not isinstance(groups.index, pd.RangeIndex):
+                groups = groups.reset_index()
+            doc.table(groups.head(15), caption="Per variable (worst R-hat first)")
     except Exception as exc:  # noqa: BLE001 - the report still has value without it
         doc.para(f"Convergence diagnostics unavailable: {type(exc).__name__}: {exc}", cls="warn")
         doc.problems.append(str(exc))
