@@ -6,12 +6,12 @@ cd "$(dirname "$0")/.."
 
 ok() { "$@" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; }
 find_python() {
-  for c in "${PYTHON:-}" python3.13 python3.12 python3; do
+  for c in "${PYTHON:-}" python3.12 python3.13 python3; do
     [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && ok "$c" && { echo "$c"; return; }
   done
   # pyenv installs 3.12 beside a 3.11 default: its shim needs PYENV_VERSION
   if command -v pyenv >/dev/null 2>&1; then
-    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])' | sort -rV); do
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])' | sort -V); do
       p="$(pyenv root)/versions/$v/bin/python3"
       ok "$p" && { echo "$p"; return; }
     done
