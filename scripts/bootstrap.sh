@@ -16,6 +16,9 @@ find_python() {
       ok "$p" && { echo "$p"; return; }
     done
   fi
+  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3; do
+    [ -x "$p" ] && ok "$p" && { echo "$p"; return; }
+  done
   echo "no Python >= 3.12 found: install one (e.g. apt-get install python3.12) or set PYTHON=/path/to/python3.12" >&2
   exit 1
 }
