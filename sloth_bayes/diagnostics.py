@@ -19,6 +19,7 @@ and ``sloth-bayes compare FIT1.nc FIT2.nc ...``.
 from __future__ import annotations
 
 import itertools
+import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -599,7 +600,11 @@ def cmd_compare(args) -> int:
         raise SystemExit("--names needs one name per fit")
     if len(set(names)) != len(names):
         names = [f"{n}_{i}" for i, n in enumerate(names)]
-    frame = compare({n: load_fit(p) for n, p in zip(names, args.fits)})
+    try:
+        frame = compare({n: load_fit(p) for n, p in zip(names, args.fits)})
+    except ValueError as exc:  # fits of different tables, or fewer than two
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with pd.option_context("display.width", 160):
         print(frame.to_string(float_format=lambda v: f"{v:.2f}"))
     for w in frame.attrs["warnings"]:

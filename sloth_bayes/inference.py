@@ -26,6 +26,17 @@ from numpyro.infer.autoguide import AutoNormal
 from .model import COVARIATES, Encoding, ModelConfig, ModelData, skills_model
 
 CHAIN_METHODS = ("parallel", "sequential", "vectorized")
+
+
+def _global_sites(config: ModelConfig) -> tuple[str, ...]:
+    """The GLOBAL_SITES this configuration has (switched-off terms have no site)."""
+    off = set()
+    if not config.slope_deviations:
+        off.add("tau_slope")
+    if not config.llm_residual:
+        off.add("sigma_llm")
+    return tuple(s for s in GLOBAL_SITES if s not in off)
+
 #: Population-level sites, strongly correlated with each other (loadings vs difficulties vs
 #: slopes): they share one dense block of the mass matrix; the many per-family / per-LLM
 #: sites keep a diagonal one.
@@ -126,7 +137,7 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
     t_svi = time.perf_counter() - t0
     kernel = NUTS(
         skills_model,
-        dense_mass=[GLOBAL_SITES] if sampler.dense_globals else False,
+        dense_mass=[_global_sites(config)] if sampler.dense_globals else False,
         target_accept_prob=sampler.target_accept,
         max_tree_depth=sampler.max_tree_depth,
     )

@@ -37,6 +37,7 @@ def synthetic_fit(
     energy_walk=False,
     alpha=None,
     loadings=None,
+    n_cells=10,
 ):
     """A fit-shaped DataTree with iid normal draws (well mixed) unless told otherwise.
 
@@ -64,7 +65,6 @@ def synthetic_fit(
         lp[1] -= 40.0
     diverging = np.zeros(shape, bool)
     diverging.flat[rng.choice(diverging.size, size=divergences, replace=False)] = True
-    n_cells = 10
     post = {
         "slopes": normal(3, 2),
         "alpha": normal(len(FAMS), 2) if alpha is None else alpha,
@@ -199,6 +199,9 @@ def test_compare_cli_on_synthetic_fits(tmp_path, capsys):
     assert main(["compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "elpd" in out and "a" in out and "b" in out
+    other = save_fit(synthetic_fit(seed=3, n_cells=12), tmp_path / "other_table.nc")
+    assert main(["compare", str(a), str(other)]) == 2
+    assert "same table" in capsys.readouterr().err
 
 
 # --- skills --------------------------------------------------------------------------------------

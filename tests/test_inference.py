@@ -1,0 +1,11 @@
+"""Inference settings that depend on the model configuration."""
+
+from sloth_bayes.inference import GLOBAL_SITES, _global_sites
+from sloth_bayes.model import ModelConfig
+
+
+def test_dense_block_drops_sites_of_switched_off_terms():
+    assert _global_sites(ModelConfig()) == GLOBAL_SITES
+    reduced = _global_sites(ModelConfig(slope_deviations=False, llm_residual=False))
+    assert "tau_slope" not in reduced and "sigma_llm" not in reduced
+    assert "loadings_free" in reduced
