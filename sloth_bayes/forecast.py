@@ -130,13 +130,15 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
                 e = post["sigma_llm"] * rng.standard_normal((n_s, k))
             theta[:, i] += e
 
+    by_coarse = json.loads(idata.attrs.get("sloth_bayes_config", "{}")).get("family_bench") == "coarse"
+    offset, offset_plug = _bench_offsets(post, enc, q, rng, by_coarse)
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
     floor = np.asarray(enc.floor)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
-    mu = np.asarray(benchmark_mean(theta, lam, diff, floor))
+    mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset))
     sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :]))
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
-    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor))
+    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor, offset_plug))
 
     coords = {"model": q[MODEL].astype(str).to_numpy(), "benchmark": enc.benchmarks}
     new = [m for m, kd in zip(coords["model"], kinds) if kd == KIND_NEW_FAMILY]
@@ -156,6 +158,30 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         },
         coords=coords,
     )
+
+
+def _bench_offsets(
+    post: dict, enc: Encoding, q: pd.DataFrame, rng, by_coarse: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Benchmark-specific logit terms of the queries, (S, Q, J) draws and (Q, J) plug-in:
+    the instruct shift per benchmark and the family's own benchmark profile (a family the
+    fit has seen keeps its posterior profile, an unseen one draws a new profile)."""
+    n_s, n_j = post["difficulty"].shape
+    off, plug = np.zeros((n_s, len(q), n_j)), np.zeros((len(q), n_j))
+    if "instruct_bench" in post:
+        off += q[INSTRUCT].to_numpy(float)[None, :, None] * post["instruct_bench"][:, None, :]
+        plug += off.mean(0)
+    if "z_family_bench" in post:
+        sigma = post["sigma_family_bench"]  # (S, J)
+        profiles = sigma[:, None, :] * _centred(post["z_family_bench"])  # (S, G, J)
+        names, col = (enc.coarse, FAMILY) if by_coarse else (enc.subfamilies, SUBFAMILY)
+        for i, g in enumerate(q[col].astype(str)):
+            if g in names:
+                off[:, i] += profiles[:, names.index(g)]
+                plug[i] += profiles[:, names.index(g)].mean(0)
+            else:  # a new profile; the plug-in (a point fit) would assume none
+                off[:, i] += sigma * rng.standard_normal((n_s, n_j))
+    return off, plug
 
 
 def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None) -> pd.DataFrame:

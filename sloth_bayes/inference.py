@@ -35,6 +35,10 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("tau_slope")
     if not config.llm_residual:
         off.add("sigma_llm")
+    if not config.instruct_bench:
+        off.add("instruct_bench")
+    if config.family_bench == "none":
+        off.add("sigma_family_bench")
     return tuple(s for s in GLOBAL_SITES if s not in off)
 
 #: Population-level sites, strongly correlated with each other (loadings vs difficulties vs
@@ -50,6 +54,8 @@ GLOBAL_SITES = (
     "loadings_free",
     "difficulty",
     "sigma_bench",
+    "instruct_bench",
+    "sigma_family_bench",
 )
 
 
@@ -195,6 +201,9 @@ def site_dims() -> dict[str, list[str]]:
         "loadings": ["benchmark", "skill"],
         "difficulty": ["benchmark"],
         "sigma_bench": ["benchmark"],
+        "instruct_bench": ["benchmark"],
+        "sigma_family_bench": ["benchmark"],
+        "z_family_bench": ["family_bench_group", "benchmark"],
         "y": ["cell"],
     }
 
@@ -216,6 +225,7 @@ def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig)
         "benchmark": enc.benchmarks,
         "loading_free": np.arange(int(np.sum(data.loading_mask == 1.0))),
         "cell": np.arange(len(data.y)),
+        "family_bench_group": enc.coarse if config.family_bench == "coarse" else enc.subfamilies,
     }
     constant = {
         "cell_llm": np.asarray(enc.llms, dtype=object)[np.asarray(data.obs_row)].astype(str),

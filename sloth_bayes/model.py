@@ -70,6 +70,10 @@ class ModelConfig:
     llm_scale: float = 0.3
     deviation_scale: float = 0.2
     bench_noise_scale: float = 0.03
+    family_bench: str = "none"
+    family_bench_scale: float = 0.5
+    instruct_bench: bool = False
+    instruct_bench_scale: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,6 +130,7 @@ class ModelData(NamedTuple):
     y: np.ndarray  # (O,)
     boundary: np.ndarray  # (B,) int cells whose score is exactly 0 or 1
     n_coarse: int
+    cell_mask: np.ndarray | None = None  # (O,) bool: cells in the likelihood (None = all)
 
 
 def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None) -> list[str]:
@@ -241,9 +246,10 @@ def covariates(size_z, tokens_z):
     return jnp.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)
 
 
-def benchmark_mean(theta, loadings, difficulty, floor):
-    """Expected score: chance floor plus the rest of the scale times a sigmoid of skills."""
-    logit = jnp.einsum("...nk,...jk->...nj", theta, loadings) + difficulty[..., None, :]
+def benchmark_mean(theta, loadings, difficulty, floor, offset=0.0):
+    """Expected score: chance floor plus the rest of the scale times a sigmoid of skills
+    (``offset``: benchmark-specific logit terms of an LLM, shape ``(..., n, j)``)."""
+    logit = jnp.einsum("...nk,...jk->...nj", theta, loadings) + difficulty[..., None, :] + offset
     return floor + (1.0 - floor) * jax_sigmoid(logit)
 
 
@@ -354,8 +360,23 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     theta_obs = theta[data.obs_row]  # (O, K)
     lam = loadings[data.obs_col]
     logit = jnp.sum(theta_obs * lam, -1) + difficulty[data.obs_col]
+    if config.instruct_bench:
+        with numpyro.plate("benchmark", n_bench):
+            shift_b = numpyro.sample("instruct_bench", dist.Normal(0.0, config.instruct_bench_scale))
+        logit = logit + data.instruct[data.obs_row] * shift_b[data.obs_col]
+    if config.family_bench != "none":
+        by_coarse = config.family_bench == "coarse"
+        with numpyro.plate("benchmark", n_bench):
+            sigma_fb = numpyro.sample("sigma_family_bench", dist.HalfNormal(config.family_bench_scale))
+        n_grp = data.n_coarse if by_coarse else n_sub
+        with numpyro.plate("family_bench_group", n_grp, dim=-2), numpyro.plate("benchmark", n_bench, dim=-1):
+            z_fb = numpyro.sample("z_family_bench", dist.Normal(0.0, 1.0))
+        grp = (data.coarse if by_coarse else data.sub)[data.obs_row]
+        logit = logit + sigma_fb[data.obs_col] * _centre(z_fb)[grp, data.obs_col]
     floor = data.floor[data.obs_col]
     mu = floor + (1.0 - floor) * jax_sigmoid(logit)
     sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col])
-    with numpyro.plate("cell", data.obs_row.shape[0]):
+    with numpyro.plate("cell", data.obs_row.shape[0]), numpyro.handlers.mask(
+        mask=True if data.cell_mask is None else data.cell_mask
+    ):
         numpyro.sample("y", CensoredNormal(mu, sd, boundary=None if y is None else data.boundary), obs=y)
