@@ -130,8 +130,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
                 e = post["sigma_llm"] * rng.standard_normal((n_s, k))
             theta[:, i] += e
 
-    by_coarse = json.loads(idata.attrs.get("sloth_bayes_config", "{}")).get("family_bench") == "coarse"
-    offset, offset_plug = _bench_offsets(post, enc, q, rng, by_coarse)
+    offset, offset_plug = _bench_offsets(post, enc, q, rng)
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
     floor = np.asarray(enc.floor)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
@@ -160,9 +159,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     )
 
 
-def _bench_offsets(
-    post: dict, enc: Encoding, q: pd.DataFrame, rng, by_coarse: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng) -> tuple[np.ndarray, np.ndarray]:
     """Benchmark-specific logit terms of the queries, (S, Q, J) draws and (Q, J) plug-in:
     the instruct shift per benchmark and the family's own benchmark profile (a family the
     fit has seen keeps its posterior profile, an unseen one draws a new profile)."""
@@ -171,10 +168,11 @@ def _bench_offsets(
     if "instruct_bench" in post:
         off += q[INSTRUCT].to_numpy(float)[None, :, None] * post["instruct_bench"][:, None, :]
         plug += off.mean(0)
-    if "z_family_bench" in post:
-        sigma = post["sigma_family_bench"]  # (S, J)
-        profiles = sigma[:, None, :] * _centred(post["z_family_bench"])  # (S, G, J)
-        names, col = (enc.coarse, FAMILY) if by_coarse else (enc.subfamilies, SUBFAMILY)
+    for site, names, col in (("family_bench", enc.coarse, FAMILY), ("sub_bench", enc.subfamilies, SUBFAMILY)):
+        if f"z_{site}" not in post:
+            continue
+        sigma = post[f"sigma_{site}"]  # (S, J)
+        profiles = sigma[:, None, :] * _centred(post[f"z_{site}"])  # (S, G, J)
         for i, g in enumerate(q[col].astype(str)):
             if g in names:
                 off[:, i] += profiles[:, names.index(g)]

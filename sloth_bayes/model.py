@@ -70,7 +70,7 @@ class ModelConfig:
     llm_scale: float = 0.3
     deviation_scale: float = 0.2
     bench_noise_scale: float = 0.03
-    family_bench: str = "none"
+    family_bench: str = "none"  # "none" | "coarse" | "sub" | "nested"
     family_bench_scale: float = 0.5
     instruct_bench: bool = False
     instruct_bench_scale: float = 0.5
@@ -295,6 +295,17 @@ def _centre(z):
     return z - jnp.mean(z, axis=0, keepdims=True)
 
 
+def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: ModelConfig):
+    """Per-cell logit offset ``sigma_j * z[group, j]`` (z centred over groups: the
+    difficulties keep the location)."""
+    n_bench = data.floor.shape[0]
+    with numpyro.plate("benchmark", n_bench):
+        sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(config.family_bench_scale))
+    with numpyro.plate(f"{name}_group", n_groups, dim=-2), numpyro.plate("benchmark", n_bench, dim=-1):
+        z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
+    return sigma[data.obs_col] * _centre(z)[group_of_llm[data.obs_row], data.obs_col]
+
+
 def skills_model(data: ModelData, config: ModelConfig, y=None):
     """NumPyro model of the skills scaling law. ``y`` = observed cells (None to simulate)."""
     k = config.n_skills
@@ -364,18 +375,12 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         with numpyro.plate("benchmark", n_bench):
             shift_b = numpyro.sample("instruct_bench", dist.Normal(0.0, config.instruct_bench_scale))
         logit = logit + data.instruct[data.obs_row] * shift_b[data.obs_col]
-    if config.family_bench != "none":
-        by_coarse = config.family_bench == "coarse"
-        with numpyro.plate("benchmark", n_bench):
-            sigma_fb = numpyro.sample("sigma_family_bench", dist.HalfNormal(config.family_bench_scale))
-        n_grp = data.n_coarse if by_coarse else n_sub
-        with numpyro.plate("family_bench_group", n_grp, dim=-2), numpyro.plate("benchmark", n_bench, dim=-1):
-            z_fb = numpyro.sample("z_family_bench", dist.Normal(0.0, 1.0))
-        grp = (data.coarse if by_coarse else data.sub)[data.obs_row]
-        logit = logit + sigma_fb[data.obs_col] * _centre(z_fb)[grp, data.obs_col]
-    floor = data.floor[data.obs_col]
-    mu = floor + (1.0 - floor) * jax_sigmoid(logit)
-    sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col])
+    # A family's own benchmark profile (logit offsets no skill explains), carried from its
+    # observed models to its forecasts: per coarse family, per sub-family, or nested.
+    if config.family_bench in ("coarse", "nested"):
+        logit = logit + _profile("family_bench", data.n_coarse, data.coarse, data, config)
+    if config.family_bench in ("sub", "nested"):
+        logit = logit + _profile("sub_bench", n_sub, data.sub, data, config)
     with numpyro.plate("cell", data.obs_row.shape[0]), numpyro.handlers.mask(
         mask=True if data.cell_mask is None else data.cell_mask
     ):
