@@ -11,7 +11,9 @@ biased). A deliberately broken variant, fitted with a prior different from the s
 The fits are the package's own scheme (best-of-``svi_restarts`` mean-field SVI, chains
 started around it, NUTS with a dense mass block for the population parameters), compiled
 once per design: the simulated scores and the prior scales are arguments of the compiled
-kernels, so each replication costs sampling time only.
+kernels, so each replication costs sampling time only. The same :class:`CompiledFitter`
+serves the folds of a backtest (:mod:`sloth_bayes.backtest`): there the cell mask, also an
+argument, leaves each fold's held-out cells out of the likelihood.
 
 >>> from sloth_bayes.sbc import run_sbc
 >>> result = run_sbc(reps=20, seed=0)                              # doctest: +SKIP
@@ -32,7 +34,7 @@ import pandas as pd
 
 from .inference import GLOBAL_SITES, SamplerConfig, chain_inits, site_dims, to_key
 from .model import ModelConfig, skills_model
-from .simulate import SimDesign, draw_prior, prepare_design
+from .simulate import SimDesign, draw_prior, encode_table, prepare_design
 
 __all__ = [
     "DEFAULT_GROUPS",
@@ -71,49 +73,108 @@ def _prior_scales(config: ModelConfig) -> tuple[str, ...]:
 class CompiledFitter:
     """SVI-initialised NUTS for tables that share one design, compiled once.
 
-    The scores (``y``) and the prior scales of the configuration are arguments of the
-    compiled SVI and NUTS kernels, not constants: a new simulated table or a fit with a
-    different prior scale (same structure: skills, anchors, switches) reuses the kernels.
-    Chains run one after the other (one process on a shared machine).
+    The scores (``y``), the prior scales of the configuration and the cell mask (which
+    observed cells enter the likelihood) are arguments of the compiled SVI and NUTS
+    kernels, not constants: a new simulated table, a fit with a different prior scale
+    (same structure: skills, anchors, switches) or a fit that leaves other cells out (a
+    backtest fold) reuses the kernels. Chains run one after the other (one process on a
+    shared machine).
+
+    The kernels are compiled ahead of time, on first use, once per kind (SVI, one NUTS
+    chain) and argument structure; :attr:`compilations` counts the builds and
+    :attr:`compile_seconds` their cost (tracing + XLA), which :meth:`fit` reports apart
+    from the sampling time.
 
     Parameters
     ----------
-    design : :class:`~sloth_bayes.simulate.SimDesign` (LLMs, families, observed cells).
+    design : :class:`~sloth_bayes.simulate.SimDesign` (LLMs, families, observed cells), e.g.
+        from :func:`~sloth_bayes.simulate.prepare_design` (simulation) or
+        :func:`~sloth_bayes.simulate.encode_table` (a real table; see :meth:`from_table`).
     config : structure of the model to fit (the prior scales can change per call).
     sampler : NUTS and SVI settings (``chain_method`` is ignored: sequential).
+    static_boundary : the scores are always the design's (``fit(y=None)``, e.g. folds of a
+        backtest): keep the design's indices of the exact 0/1 cells as constants (cheaper
+        likelihood; a ``y`` with other 0/1 cells is refused). ``False`` (simulation): the
+        likelihood finds them itself, so any ``y`` works.
     """
 
     def __init__(
-        self, design: SimDesign, config: ModelConfig | None = None, sampler: SamplerConfig | None = None
+        self,
+        design: SimDesign,
+        config: ModelConfig | None = None,
+        sampler: SamplerConfig | None = None,
+        *,
+        static_boundary: bool = False,
     ):
         self.design = design
         self.config = config or design.config
         self.sampler = sampler or SBC_SAMPLER
-        # The observed 0/1 cells change with every simulated table: let the likelihood find
-        # them itself (``boundary=None``) so that the kernels do not depend on them.
-        self._data = design.data._replace(boundary=None)
+        self.static_boundary = bool(static_boundary)
+        data = design.data
+        self.n_cells = int(np.shape(data.y)[0])
+        self.default_mask = (
+            np.ones(self.n_cells, bool) if data.cell_mask is None else np.asarray(data.cell_mask, bool)
+        )
+        # Simulated scores change with every table: their 0/1 cells are unknown in advance,
+        # so the likelihood finds them itself (``boundary=None``) and the kernels do not
+        # depend on them. The mask is an argument of the kernels, not part of the data.
+        self._data = data._replace(
+            boundary=data.boundary if self.static_boundary else None, cell_mask=None
+        )
         self._scale_names = _prior_scales(self.config)
-        self._svi_fn = None
-        self._chain_fn = None
+        self._compiled: dict = {}
+        #: Builds (trace + XLA compilation) of each kernel and their total seconds.
+        self.compilations = {"svi": 0, "chain": 0}
+        self.compile_seconds = 0.0
+        #: Seconds of the builds per kernel and phase (``"svi/trace"``, ``"chain/xla"``...).
+        self.compile_times: dict[str, float] = {}
         self._sites = self._latent_sites()
 
-    def _model(self, y, scales):
+    @classmethod
+    def from_table(
+        cls,
+        table: pd.DataFrame,
+        config: ModelConfig | None = None,
+        sampler: SamplerConfig | None = None,
+        *,
+        benchmarks=None,
+        floors=None,
+        n_items=None,
+    ) -> "CompiledFitter":
+        """A fitter of a real table (validated and encoded as ``SlothBayes.fit`` does), whose
+        cells can be left out of the likelihood per fit (``fit(mask=...)``)."""
+        design = encode_table(table, config, benchmarks=benchmarks, floors=floors, n_items=n_items)
+        return cls(design, design.config, sampler, static_boundary=True)
+
+    @property
+    def latent_sites(self) -> tuple[str, ...]:
+        """The model's sampled sites (those the configuration switches on)."""
+        return self._sites
+
+    def _model(self, y, scales, mask):
         cfg = self.config
         if scales:  # a copy holding the (traced) scales; no __init__ checks on tracers
             cfg = copy.copy(cfg)
             for name, value in scales.items():
                 object.__setattr__(cfg, name, value)
-        return skills_model(self._data, cfg, y=y)
+        return skills_model(self._data._replace(cell_mask=mask), cfg, y=y)
 
     def _latent_sites(self) -> tuple[str, ...]:
+        """The sampled sites, from an abstract trace of the model (no op is run eagerly)."""
         import jax
         from numpyro import handlers
 
-        with handlers.block(), handlers.seed(rng_seed=0):
-            tr = handlers.trace(self._model).get_trace(
-                jax.numpy.asarray(self._data.y), self.scales(self.config)
-            )
-        return tuple(k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"])
+        names: list[str] = []
+
+        def trace(y, scales, mask):
+            with handlers.block(), handlers.seed(rng_seed=0):
+                tr = handlers.trace(self._model).get_trace(y, scales, mask)
+            names.extend(k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"])
+            return 0.0
+
+        y = jax.ShapeDtypeStruct((self.n_cells,), jax.numpy.float32)
+        jax.eval_shape(trace, y, self.scales(self.config), self.default_mask)
+        return tuple(names)
 
     def scales(self, config: ModelConfig) -> dict:
         """The prior scales of ``config`` as kernel arguments (its structure must match)."""
@@ -128,6 +189,28 @@ class CompiledFitter:
             )
         return {n: jnp.asarray(getattr(config, n), jnp.float32) for n in self._scale_names}
 
+    def _kernel(self, kind: str, args: tuple):
+        """The compiled ``kind`` kernel ("svi" or "chain") for arguments shaped as ``args``,
+        built (traced and compiled ahead of time) on first use."""
+        import jax
+
+        leaves, treedef = jax.tree.flatten(args)
+        key = (kind, treedef, tuple((np.shape(a), str(jax.numpy.result_type(a))) for a in leaves))
+        fn = self._compiled.get(key)
+        if fn is None:
+            t0 = time.perf_counter()
+            build = self._build_svi if kind == "svi" else self._build_chain
+            lowered = build().lower(*args)
+            t1 = time.perf_counter()
+            fn = lowered.compile()
+            t2 = time.perf_counter()
+            for phase, dt in (("trace", t1 - t0), ("xla", t2 - t1)):
+                self.compile_times[f"{kind}/{phase}"] = self.compile_times.get(f"{kind}/{phase}", 0.0) + dt
+            self.compile_seconds += t2 - t0
+            self.compilations[kind] += 1
+            self._compiled[key] = fn
+        return fn
+
     def _build_svi(self):
         import jax
         import jax.numpy as jnp
@@ -135,106 +218,158 @@ class CompiledFitter:
         from numpyro.infer import SVI, Trace_ELBO, init_to_uniform
         from numpyro.infer.autoguide import AutoNormal
 
-        steps = self.sampler.svi_steps
+        s = self.sampler
+        steps = s.svi_steps
         tail = max(1, min(200, steps // 5))
         model = self._model
 
-        def one(key, y, scales):
+        def one(key, y, scales, mask):
             # guide and optimiser as in ``inference.svi_init``; built inside the trace so that
             # nothing traced leaks between compilations
             guide = AutoNormal(model, init_loc_fn=init_to_uniform(radius=1.0), init_scale=0.05)
             svi = SVI(
                 model, guide, numpyro.optim.ClippedAdam(step_size=0.02, clip_norm=10.0), Trace_ELBO()
             )
-            state = svi.init(key, y, scales)
+            state = svi.init(key, y, scales, mask)
 
             def step(st, _):
-                return svi.update(st, y, scales)
+                return svi.update(st, y, scales, mask)
 
             state, losses = jax.lax.scan(step, state, None, length=steps)
             return svi.get_params(state), jnp.mean(losses[-tail:])
 
-        return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
+        def restarts(keys, k_init, y, scales, mask):
+            # best restart (lowest final loss) -> every chain's start, all inside the kernel
+            params, losses = jax.vmap(one, in_axes=(0, None, None, None))(keys, y, scales, mask)
+            best = jnp.argmin(jnp.where(jnp.isfinite(losses), losses, jnp.inf))
+            start = chain_inits(jax.tree.map(lambda a: a[best], params), s.chains, s.init_jitter, k_init)
+            return start, losses
+
+        return jax.jit(restarts)
 
     def _build_chain(self):
         import jax
+        import jax.numpy as jnp
         from numpyro.infer import NUTS
 
         s = self.sampler
         dense = [tuple(n for n in GLOBAL_SITES if n in self._sites)] if s.dense_globals else False
         model = self._model
 
-        def chain(key, init, y, scales):
+        def chain(key, inits, c, y, scales, mask):
+            init = None if inits is None else jax.tree.map(lambda a: a[c], inits)
             kernel = NUTS(
                 model,
                 dense_mass=dense,
                 target_accept_prob=s.target_accept,
                 max_tree_depth=s.max_tree_depth,
             )
-            args = (y, scales)
+            args = (y, scales, mask)
             state = kernel.init(key, s.warmup, init, model_args=args, model_kwargs={})
 
-            def warm(st, _):
+            def record(st):
+                return (st.z, st.diverging, st.num_steps, st.potential_energy, st.energy,
+                        st.accept_prob)
+
+            # One loop over warm-up and sampling (the kernel adapts while ``i < warmup``), as
+            # ``MCMC`` does: the NUTS step is compiled once, not once per phase. Warm-up
+            # states are written to slot 0, which the first kept draw overwrites.
+            buf = jax.tree.map(lambda a: jnp.zeros((s.draws,) + jnp.shape(a), a.dtype), record(state))
+
+            def step(carry, i):
+                st, buf, warm_div = carry
                 st = kernel.sample(st, args, {})
-                return st, st.diverging
+                j = jnp.clip(i - s.warmup, 0, s.draws - 1)
+                buf = jax.tree.map(lambda b, r: b.at[j].set(r), buf, record(st))
+                return (st, buf, warm_div + ((i < s.warmup) & st.diverging)), None
 
-            state, warm_div = jax.lax.scan(warm, state, None, length=s.warmup)
-
-            def draw(st, _):
-                st = kernel.sample(st, args, {})
-                return st, (st.z, st.diverging, st.num_steps, st.potential_energy)
-
-            state, (z, div, n_steps, pe) = jax.lax.scan(draw, state, None, length=s.draws)
+            (state, buf, warm_div), _ = jax.lax.scan(
+                step, (state, buf, jnp.zeros((), jnp.int32)), jnp.arange(s.warmup + s.draws)
+            )
+            z, div, n_steps, pe, energy, accept = buf
             post = jax.vmap(kernel.postprocess_fn(args, {}))(z)
             return post, {
                 "diverging": div,
                 "n_steps": n_steps,
                 "lp": -pe,
-                "warmup_divergences": warm_div.sum(),
+                "energy": energy,
+                "acceptance_rate": accept,
+                "warmup_divergences": warm_div,
             }
 
         return jax.jit(chain)
 
-    def fit(self, y, seed=0, config: ModelConfig | None = None) -> tuple[dict, dict]:
+    def _y(self, y):
+        if y is None:
+            return np.asarray(self.design.data.y, float)
+        y = np.asarray(y, float)
+        if y.shape != (self.n_cells,):
+            raise ValueError(f"y must hold one score per observed cell ({self.n_cells}), got {y.shape}")
+        if self.static_boundary:
+            b = np.flatnonzero((y <= 0.0) | (y >= 1.0))
+            if not np.array_equal(b, np.asarray(self._data.boundary)):
+                raise ValueError(
+                    "y has exact 0/1 scores in other cells than the design (static_boundary=True "
+                    "keeps the design's): build the fitter with static_boundary=False"
+                )
+        return y
+
+    def fit(self, y=None, seed=0, config: ModelConfig | None = None, mask=None) -> tuple[dict, dict]:
         """Sample the posterior of the scores ``y`` (one per observed cell of the design).
+
+        Parameters
+        ----------
+        y : scores of the design's observed cells (``None``: the design's own).
+        seed : int or JAX key.
+        config : prior scales to fit with (same structure as the compiled configuration).
+        mask : (cells,) bool, the cells in the likelihood (``None``: the design's mask, all
+            cells unless the design has one). Left-out cells do not inform the fit at all:
+            their scores may be anything.
 
         Returns
         -------
         draws : dict of numpy arrays (chain, draw, ...), every latent and deterministic site.
-        stats : dict of numpy arrays (chain, draw): ``diverging``, ``n_steps``, ``lp``;
-            plus ``svi_losses`` and ``seconds``.
+        stats : dict of numpy arrays (chain, draw): ``diverging``, ``n_steps``, ``lp``,
+            ``energy``, ``acceptance_rate``; plus ``warmup_divergences`` (chain,),
+            ``svi_losses`` and the seconds: ``seconds`` (all), ``compile_seconds`` (kernels
+            built by this call), ``svi_seconds`` and ``nuts_seconds`` (running them).
         """
         import jax
         import jax.numpy as jnp
 
         t0 = time.perf_counter()
+        c0 = self.compile_seconds
         s = self.sampler
         scales = self.scales(config or self.config)
-        y = jnp.asarray(np.asarray(y, float), jnp.float32)
+        y = jnp.asarray(self._y(y), jnp.float32)
+        mask = self.default_mask if mask is None else np.asarray(mask, bool)
+        if mask.shape != (self.n_cells,):
+            raise ValueError(f"mask must have one entry per observed cell ({self.n_cells}), got {mask.shape}")
+        mask = jnp.asarray(mask)
         k_svi, k_init, k_mcmc = jax.random.split(to_key(seed), 3)
-        inits, losses = [None] * s.chains, []
+        inits, losses = None, []
         if s.svi_restarts > 0 and s.svi_steps > 0:
-            if self._svi_fn is None:
-                self._svi_fn = self._build_svi()
-            params, loss = self._svi_fn(jax.random.split(k_svi, s.svi_restarts), y, scales)
+            args = (jax.random.split(k_svi, s.svi_restarts), k_init, y, scales, mask)
+            start, loss = self._kernel("svi", args)(*args)
             losses = np.asarray(loss, float)
-            if np.isfinite(losses).any():
-                best = int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))
-                start = chain_inits(
-                    jax.tree.map(lambda a: a[best], params), s.chains, s.init_jitter, k_init
-                )
-                inits = [{k: v[c] for k, v in start.items()} for c in range(s.chains)]
-        if self._chain_fn is None:
-            self._chain_fn = self._build_chain()
-        outs = [
-            self._chain_fn(k, init, y, scales)
-            for k, init in zip(jax.random.split(k_mcmc, s.chains), inits)
-        ]
+            if np.isfinite(losses).any():  # else NUTS's own initialisation
+                inits = start
+        t_svi = time.perf_counter() - t0
+        c_svi = self.compile_seconds - c0
+        outs = []
+        for c, k in enumerate(jax.random.split(k_mcmc, s.chains)):
+            args = (k, inits, jnp.asarray(c, jnp.int32), y, scales, mask)
+            outs.append(self._kernel("chain", args)(*args))
         outs = jax.device_get(outs)
         draws = {k: np.stack([np.asarray(o[0][k]) for o in outs]) for k in outs[0][0]}
         stats = {k: np.stack([np.asarray(o[1][k]) for o in outs]) for k in outs[0][1]}
         stats["svi_losses"] = np.asarray(losses)
-        stats["seconds"] = time.perf_counter() - t0
+        total = time.perf_counter() - t0
+        compiled = self.compile_seconds - c0
+        stats["seconds"] = total
+        stats["compile_seconds"] = compiled
+        stats["svi_seconds"] = t_svi - c_svi
+        stats["nuts_seconds"] = total - t_svi - (compiled - c_svi)
         return draws, stats
 
 

@@ -30,7 +30,15 @@ from .benchmarks import DEFAULT_BENCHMARKS, V1_BENCHMARKS
 from .data import META_COLUMNS, TOKENS, score_columns, validate_table
 from .model import COVARIATES, Encoding, ModelConfig, ModelData, encode, make_encoding
 
-__all__ = ["SimDesign", "draw_prior", "main", "prepare_design", "simulate_table", "synthetic_design"]
+__all__ = [
+    "SimDesign",
+    "draw_prior",
+    "encode_table",
+    "main",
+    "prepare_design",
+    "simulate_table",
+    "synthetic_design",
+]
 
 #: Made-up coarse family names of the synthetic design (cycled with a number if needed).
 FAMILY_NAMES = (
@@ -117,8 +125,9 @@ def synthetic_design(
 
 @dataclass
 class SimDesign:
-    """A design encoded for the model: the table of placeholders (``table``, with the
-    leaderboard's columns), the benchmark metadata, the encoding and the model arrays."""
+    """A design encoded for the model: the table (``table``, with the leaderboard's
+    columns: placeholders from :func:`prepare_design`, real scores from
+    :func:`encode_table`), the benchmark metadata, the encoding and the model arrays."""
 
     table: pd.DataFrame
     meta: pd.DataFrame
@@ -185,7 +194,26 @@ def prepare_design(
         design = template.copy()
         for b in benchmarks:  # placeholders: only the pattern of observed cells matters
             design[b] = np.where(pd.to_numeric(template[b], errors="coerce").notna(), 0.5, np.nan)
-    clean, meta = validate_table(design, benchmarks, floors=floors, n_items=n_items)
+    return encode_table(design, config, benchmarks=benchmarks, floors=floors, n_items=n_items)
+
+
+def encode_table(
+    table: pd.DataFrame,
+    config: ModelConfig | None = None,
+    *,
+    benchmarks=None,
+    floors=None,
+    n_items=None,
+) -> SimDesign:
+    """Validate and encode a leaderboard table as it is (its scores kept, unlike
+    :func:`prepare_design`): the design of a real table, e.g. for a
+    :class:`~sloth_bayes.sbc.CompiledFitter` that fits it under several cell masks.
+
+    The encoding is that of ``SlothBayes.fit`` on the same table (same benchmarks, anchors,
+    standardisation); ``data.y`` holds the observed scores.
+    """
+    config = config or ModelConfig()
+    clean, meta = validate_table(table, benchmarks, floors=floors, n_items=n_items)
     enc = make_encoding(clean, meta, config)
     data = encode(clean, enc, config.n_skills)
     return SimDesign(table=clean, meta=meta, encoding=enc, data=data, config=config)
