@@ -13,6 +13,7 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .data import validate_table
@@ -77,7 +78,11 @@ class SlothBayes:
         enc = make_encoding(clean, meta, self.config)
         data = encode(clean, enc, self.config.n_skills)
         mcmc, info = run_nuts(data, self.config, self.sampler, seed, progress_bar=progress_bar)
-        idata = to_datatree(mcmc, data, enc, self.config)
+        return self._set_fit(to_datatree(mcmc, data, enc, self.config), enc, info, seed)
+
+    def _set_fit(self, idata, enc, info: dict, seed) -> "SlothBayes":
+        """Make ``idata`` (a fit's DataTree, from :meth:`fit` or another sampler run, e.g. a
+        backtest fold) this model's fit: record configuration, encoding, info and seed."""
         idata.attrs.update(
             {
                 "sloth_bayes_format": FORMAT,
@@ -85,7 +90,7 @@ class SlothBayes:
                 "sloth_bayes_sampler": json.dumps(self.sampler.to_dict()),
                 "sloth_bayes_encoding": json.dumps(enc.to_dict()),
                 "sloth_bayes_fit_info": json.dumps(info),
-                "seed": int(seed) if isinstance(seed, int) else str(seed),
+                "seed": int(seed) if isinstance(seed, (int, np.integer)) else str(seed),
             }
         )
         self.idata_ = idata

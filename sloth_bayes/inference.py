@@ -212,9 +212,8 @@ def skill_names(k: int) -> list[str]:
     return [f"skill_{i + 1}" for i in range(k)]
 
 
-def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig):
-    """ArviZ DataTree of the fit: posterior, sample stats, log-likelihood per observed cell,
-    observed data, and the constant data that forecasting needs (LLM metadata, indices)."""
+def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[dict, dict, dict]:
+    """Coordinates, dims and constant data of a fit's DataTree (shared by both builders)."""
     coords = {
         "covariate": list(COVARIATES),
         "skill": skill_names(config.n_skills),
@@ -252,8 +251,51 @@ def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig)
             "llm_tokens_z": ["llm"],
         }
     )
+    return coords, dims, constant
+
+
+def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig):
+    """ArviZ DataTree of the fit: posterior, sample stats, log-likelihood per observed cell,
+    observed data, and the constant data that forecasting needs (LLM metadata, indices)."""
+    coords, dims, constant = _tree_layout(data, enc, config)
     present = set(mcmc.get_samples().keys()) | {"y"} | set(constant)
     dims = {k: v for k, v in dims.items() if k in present}
     return az.from_numpyro(
         mcmc, log_likelihood=True, coords=coords, dims=dims, constant_data=constant
+    )
+
+
+def draws_to_datatree(draws: dict, stats: dict, data: ModelData, enc: Encoding, config: ModelConfig):
+    """The DataTree of :func:`to_datatree` from draws sampled outside ``MCMC`` (e.g. by
+    :class:`~sloth_bayes.sbc.CompiledFitter`): posterior, sample stats, observed data and
+    constant data, without the log-likelihood group.
+
+    Parameters
+    ----------
+    draws : site -> array (chain, draw, ...), latent and deterministic sites.
+    stats : per-draw statistics (chain, draw): ``diverging``, ``lp``, ``n_steps``...
+        (other entries, not shaped (chain, draw), are ignored).
+    data, enc, config : the fitted arrays, their encoding and the model configuration.
+    """
+    coords, dims, constant = _tree_layout(data, enc, config)
+    posterior = {k: np.asarray(v) for k, v in draws.items() if k != "y"}
+    shape = next(iter(posterior.values())).shape[:2]
+    sample_stats = {
+        k: np.asarray(v) for k, v in stats.items() if np.shape(v) == shape and k != "svi_losses"
+    }
+    if "n_steps" in sample_stats:
+        depth = np.log2(np.maximum(sample_stats["n_steps"], 1)).astype(int) + 1
+        sample_stats["tree_depth"] = depth
+    present = set(posterior) | {"y"} | set(constant)
+    dims = {k: v for k, v in dims.items() if k in present}
+    return az.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": sample_stats,
+            "observed_data": {"y": np.asarray(data.y)},
+            "constant_data": constant,
+        },
+        coords=coords,
+        dims=dims,
+        attrs={"/": {"inference_library": "numpyro", "inference_library_version": numpyro.__version__}},
     )
