@@ -14,6 +14,12 @@ The Bayesian model is fitted on every benchmark column of the training table (it
 observed cell, the other set's too); a training table shared by several sets (the same group
 definition) is fitted once: fits are cached by their sorted tuple of training model names.
 
+By default every fold reuses one compiled sampler (:class:`CompiledFolds`): the full table
+is encoded once, SVI and NUTS are compiled once per process, and a fold differs only in the
+cell mask that leaves its held-out models' scores out of the likelihood; the fold's fit is
+then restricted to its training table and forecasts the held-out models as new ones.
+``compiled=False`` fits a fresh model per fold instead (any ``model_factory``).
+
 >>> from functools import partial
 >>> from sloth_bayes import SlothBayes
 >>> res = run_backtest(table, sets=("v1", "v2"), protocol="lofo-1",
@@ -26,7 +32,9 @@ Command line: ``sloth-bayes backtest DATA.csv --protocol lofo-1 --set v1,v2 --ou
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 import pickle
 import sys
@@ -53,7 +61,9 @@ __all__ = [
     "PROTOCOLS",
     "SETS",
     "BacktestResult",
+    "CompiledFolds",
     "Fold",
+    "compiled_folds",
     "folds",
     "register_cli",
     "run_backtest",
@@ -185,8 +195,10 @@ class BacktestResult:
         and ``pred_flops_sigmoid``.
     summary : :func:`~sloth_bayes.metrics.summarise_cells` of ``cells`` (per set: pooled,
         group mean, per benchmark, per group; baseline MAEs beside the Bayesian one).
-    fits : one row per fit: groups/sets served, sizes, seconds (total, SVI, NUTS),
-        divergences, the largest R-hat and the spread of the chains' mean log densities.
+    fits : one row per fit: groups/sets served, sizes, seconds (total, SVI, NUTS; with
+        ``compiled``, ``compile_seconds`` is the kernels' build, paid by a process's first
+        fold only, apart from the SVI and NUTS run times), divergences, the largest R-hat
+        and the spread of the chains' mean log densities.
     settings : protocol, sets, seed, model and sampler settings.
     """
 
@@ -246,14 +258,198 @@ def _distance(train: pd.DataFrame, test: pd.DataFrame) -> pd.Series:
     )
 
 
+# -- the compiled fold path ----------------------------------------------------------------------
+class CompiledFolds:
+    """Every fold of a backtest from one encoding of the full table and one compiled sampler.
+
+    The full table (every row, the held-out models included) is encoded once and SVI + NUTS
+    are compiled once (:class:`~sloth_bayes.sbc.CompiledFitter`); a fold only changes the
+    cell mask, an argument of the compiled kernels: the cells of the models outside the
+    fold's training table are left out of the likelihood. What the fit then says of a
+    held-out LLM (its residual, its missing token count) or of a held-out sub-family or
+    family (zero-shot) is its prior given the rest, as for a new LLM in a forecast; the fold's
+    model keeps only what the training table informs (:meth:`fit` restricts the posterior to
+    the training LLMs and the families they belong to) and forecasts the held-out models as
+    new ones, exactly as a model fitted on the training table alone would.
+
+    Differences from ``SlothBayes().fit(train)``, by design:
+
+    * the covariate standardisation (and the per-family prior of a missing token count)
+      comes from the full table: sizes and token counts are inputs, not outcomes;
+    * the sum-to-zero centring of the per-LLM / per-family offsets in the model runs over
+      all rows, the held-out ones included (prior-only offsets): the training offsets then
+      sum to minus the held-out ones, a slightly wider prior of their mean;
+    * chains run one after the other in this process (``chain_method`` is not used), and
+      the fit has no ``log_likelihood`` group.
+
+    Parameters
+    ----------
+    table : the full table of the backtest (folds are subsets of its rows).
+    config, sampler : model and sampler settings (as a ``SlothBayes``'s).
+    benchmarks, floors, n_items : as in :func:`~sloth_bayes.data.validate_table`.
+    """
+
+    def __init__(self, table: pd.DataFrame, config=None, sampler=None, *, benchmarks=None,
+                 floors=None, n_items=None):
+        from .inference import SamplerConfig
+        from .model import ModelConfig
+        from .sbc import CompiledFitter
+
+        t0 = time.perf_counter()
+        config = config or ModelConfig()
+        sampler = sampler or SamplerConfig()
+        self.fitter = CompiledFitter.from_table(
+            table, config, sampler, benchmarks=benchmarks, floors=floors, n_items=n_items
+        )
+        self.design = self.fitter.design
+        self.config, self.sampler = config, sampler
+        #: Seconds spent encoding the table and tracing the model (once), reported with the
+        #: compilation of the first fold.
+        self.setup_seconds = time.perf_counter() - t0
+        self._setup_unreported = self.setup_seconds
+
+    def mask(self, train_models) -> np.ndarray:
+        """(cells,) bool: the observed cells of the full table that belong to ``train_models``."""
+        return self._rows(train_models)[np.asarray(self.design.data.obs_row)]
+
+    def _rows(self, train_models) -> np.ndarray:
+        llms = list(self.design.encoding.llms)
+        names = {str(m) for m in train_models}
+        unknown = names - set(llms)
+        if unknown:
+            raise ValueError(f"training models not in the backtest's table: {sorted(unknown)[:5]}")
+        return np.isin(np.asarray(llms, dtype=object), list(names))
+
+    def fit(self, train_models, *, seed: int = 0, y=None):
+        """Fit the fold whose training table has the LLMs ``train_models`` (names).
+
+        Returns a fitted :class:`~sloth_bayes.SlothBayes` (its ``idata_`` as a fit of the
+        training table: posterior, sample_stats, observed_data, constant_data; ``fit_info_``
+        with ``compile_seconds`` apart from ``svi_seconds`` and ``nuts_seconds``).
+        ``y`` replaces the full table's scores (tests: held-out cells must not matter).
+        """
+        in_train = self._rows(train_models)
+        draws, stats = self.fitter.fit(
+            y, seed=seed, mask=in_train[np.asarray(self.design.data.obs_row)]
+        )
+        return self.as_model(draws, stats, in_train, seed)
+
+    def as_model(self, draws: dict, stats: dict, in_train: np.ndarray, seed):
+        """A fitted ``SlothBayes`` of the training rows ``in_train`` (bool per LLM of the full
+        table) from draws of the masked full model."""
+        import jax
+
+        from .estimator import SlothBayes
+        from .inference import _tree_layout, draws_to_datatree
+        from .model import Encoding, encode
+
+        enc, data = self.design.encoding, self.design.data
+        sub_all, coarse_all = np.asarray(data.sub), np.asarray(data.coarse)
+        sub_keep = np.flatnonzero(np.isin(np.arange(len(enc.subfamilies)), sub_all[in_train]))
+        coarse_keep = np.flatnonzero(np.isin(np.arange(len(enc.coarse)), coarse_all[in_train]))
+        coarse = [enc.coarse[i] for i in coarse_keep]
+        fold_enc = Encoding(
+            **{
+                **enc.to_dict(),
+                "llms": [m for m, keep in zip(enc.llms, in_train) if keep],
+                "subfamilies": [enc.subfamilies[i] for i in sub_keep],
+                "coarse": coarse,
+                "sub_coarse": [coarse.index(enc.coarse[enc.sub_coarse[i]]) for i in sub_keep],
+                "coarse_tokens_loc": {c: v for c, v in enc.coarse_tokens_loc.items() if c in coarse},
+                "coarse_tokens_scale": {c: v for c, v in enc.coarse_tokens_scale.items() if c in coarse},
+            }
+        )
+        train = self.design.table[in_train]
+        fold_data = encode(train, fold_enc, self.config.n_skills)
+        # Which entries of each dim the training table informs: a dim indexed by LLMs keeps
+        # the training LLMs, one by sub-families (coarse families) those with a training
+        # LLM; recognised by name, else by its coordinates (e.g. family x benchmark profiles).
+        coords, dims, _ = _tree_layout(data, enc, self.config)
+        by_list = (
+            (list(enc.llms), np.flatnonzero(in_train)),
+            (list(enc.subfamilies), sub_keep),
+            (list(enc.coarse), coarse_keep),
+        )
+        keep = {
+            "llm": np.flatnonzero(in_train),
+            "family": sub_keep,
+            "coarse_family": coarse_keep,
+            "llm_missing_tokens": np.flatnonzero(in_train[np.asarray(data.tokens_missing)]),
+        }
+        for dim, values in coords.items():
+            if dim not in keep and dim != "cell":
+                for names, idx in by_list:
+                    if list(values) == names:
+                        keep[dim] = idx
+                        break
+        post = {}
+        for name, arr in draws.items():
+            for axis, dim in enumerate(dims.get(name, [])):
+                if dim in keep:
+                    arr = np.take(arr, keep[dim], axis=2 + axis)
+            post[name] = arr
+        idata = draws_to_datatree(post, stats, fold_data, fold_enc, self.config)
+        info = {
+            "svi_seconds": float(stats["svi_seconds"]),
+            "nuts_seconds": float(stats["nuts_seconds"]),
+            # the kernels built by this fit, plus the one-time setup if not reported yet
+            "compile_seconds": float(stats["compile_seconds"]) + self._setup_unreported,
+            "svi_losses": [float(v) for v in np.ravel(stats["svi_losses"])],
+            "chain_method_used": "sequential",
+            "jax_backend": jax.default_backend(),
+            "compiled": True,
+            "cells_in_likelihood": int(in_train[np.asarray(data.obs_row)].sum()),
+            "cells_of_full_table": int(len(data.y)),
+            "warmup_divergences": int(np.sum(stats["warmup_divergences"])),
+        }
+        self._setup_unreported = 0.0
+        model = SlothBayes(config=self.config, sampler=self.sampler)
+        return model._set_fit(idata, fold_enc, info, seed)
+
+
+#: Compiled fold fitters of this process (one: a worker of ``jobs > 1`` compiles once).
+_COMPILED: dict[str, CompiledFolds] = {}
+
+
+def _compiled_key(table: pd.DataFrame, config, sampler) -> str:
+    h = hashlib.sha1(pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes())
+    h.update(json.dumps([config.to_dict(), sampler.to_dict()], sort_keys=True, default=str).encode())
+    h.update(",".join(map(str, table.columns)).encode())
+    return h.hexdigest()
+
+
+def compiled_folds(table: pd.DataFrame, config, sampler) -> CompiledFolds:
+    """The :class:`CompiledFolds` of ``table`` and these settings, built once per process
+    (the last one is kept: another backtest of the same table and settings -- other sets,
+    another protocol, another seed -- reuses its compilation)."""
+    key = _compiled_key(table, config, sampler)
+    hit = _COMPILED.get(key)
+    if hit is None:
+        _COMPILED.clear()
+        hit = _COMPILED[key] = CompiledFolds(table, config, sampler)
+    return hit
+
+
+def _uses_compiled(probe) -> bool:
+    """A plain SlothBayes (its ``fit`` not overridden): the compiled path can stand in for it."""
+    from .estimator import SlothBayes
+
+    return isinstance(probe, SlothBayes) and type(probe).fit is SlothBayes.fit
+
+
 def _run_job(job: dict) -> tuple[pd.DataFrame, dict]:
     """Fit one training table, forecast its test models, score them for each (set, group)."""
     from .forecast import summarise
 
     t0 = time.perf_counter()
     train, test, seed = job["train"], job["test"], job["seed"]
-    model = job["model_factory"]()
-    model.fit(train, seed=seed, progress_bar=False)
+    spec = job.get("compiled")
+    if spec is not None:  # one encoding of the full table, one compiled sampler, a cell mask
+        fitter = compiled_folds(spec["table"], spec["config"], spec["sampler"])
+        model = fitter.fit(train[MODEL].astype(str), seed=seed)
+    else:
+        model = job["model_factory"]()
+        model.fit(train, seed=seed, progress_bar=False)
     t_fit = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # zero-shot: new families are the point
@@ -309,6 +505,8 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict]:
         "n_train_cells": int(train[[b for b in fit_benches if b in train.columns]].notna().to_numpy().sum()),
         "seconds": time.perf_counter() - t0,
         "fit_seconds": t_fit,
+        "compiled": spec is not None,
+        "compile_seconds": info.get("compile_seconds", np.nan),
         "svi_seconds": info.get("svi_seconds", np.nan),
         "nuts_seconds": info.get("nuts_seconds", np.nan),
         "baseline_seconds": t_base,
@@ -353,6 +551,7 @@ def run_backtest(
     baseline_skills: int = 2,
     groups=None,
     verbose: bool = True,
+    compiled: bool | None = None,
 ) -> BacktestResult:
     """Run a backtest: fit without each group's held-out models, forecast and score them.
 
@@ -370,12 +569,19 @@ def run_backtest(
         ``cpu_count // jobs`` JAX CPU devices, so the chains of a fit run in parallel when
         the worker has a core per chain and sequentially otherwise (one fit per core is the
         most efficient use of few cores: NUTS chains are short and compilation is serial).
-        ``1``: in this process, with whatever devices JAX already has.
+        With ``compiled``, each worker compiles once and runs its folds' chains one after
+        the other. ``1``: in this process, with whatever devices JAX already has.
     baselines : also fit :class:`~sloth_bayes.baselines.PointSkillsLaw` (``baseline_skills``
         skills) and :class:`~sloth_bayes.baselines.FlopsSigmoid` on each training table
         (on the set's benchmarks) and add their predictions.
     groups : restrict the groups (see :func:`folds`).
     verbose : print a line per finished fit to stderr.
+    compiled : fit the folds with one compiled sampler (:class:`CompiledFolds`: the full
+        table encoded once, SVI + NUTS compiled once per process, each fold a cell mask that
+        leaves its held-out models out of the likelihood; chains one after the other in the
+        process). ``None`` (default): when ``model_factory`` gives a plain
+        :class:`~sloth_bayes.SlothBayes` (its config and sampler settings are used).
+        ``False``: a fresh model from the factory per fold, ``fit(train)`` (any model).
 
     Returns
     -------
@@ -385,6 +591,16 @@ def run_backtest(
     if not sets:
         raise ValueError("no benchmark set given")
     model_factory = model_factory or _default_factory
+    probe = model_factory()
+    if compiled is None:
+        compiled = _uses_compiled(probe)
+    elif compiled and not _uses_compiled(probe):
+        raise TypeError(
+            f"compiled=True needs a model_factory that gives a SlothBayes, got {type(probe).__name__}"
+        )
+    spec = None
+    if compiled:
+        spec = {"table": table.reset_index(drop=True), "config": probe.config, "sampler": probe.sampler}
     jobs_by_key: dict[tuple, dict] = {}
     fold_order: dict[tuple[str, str], int] = {}
     for set_name in sets:
@@ -399,6 +615,7 @@ def run_backtest(
                     "targets": [],
                     "seed": seed,
                     "model_factory": model_factory,
+                    "compiled": spec,
                     "baselines": baselines,
                     "baseline_skills": baseline_skills,
                     "hash": zlib.crc32("\n".join(key).encode()),
@@ -450,9 +667,8 @@ def run_backtest(
     cells = cells.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
     fits = pd.DataFrame([r[1] for r in results])
     settings = {"protocol": protocol, "sets": sets, "seed": seed, "jobs": jobs,
-                "wall_seconds": time.perf_counter() - t0}
+                "compiled": bool(compiled), "wall_seconds": time.perf_counter() - t0}
     try:
-        probe = model_factory()
         settings["model"] = probe.config.to_dict()
         settings["sampler"] = probe.sampler.to_dict()
     except Exception:  # a custom factory need not expose these

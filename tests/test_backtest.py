@@ -228,6 +228,143 @@ def test_parallel_jobs_give_the_same_cells():
         run_backtest(table, sets=("v2",), model_factory=lambda: OracleModel(), jobs=2, verbose=False)
 
 
+# -- the compiled fold path (one compilation for every fold) ---------------------------------------
+def tiny_model():
+    """A real SlothBayes at tiny settings (module level: picklable for jobs > 1)."""
+    from sloth_bayes import SlothBayes
+
+    return SlothBayes(1, chains=2, warmup=50, draws=50, svi_steps=100, svi_restarts=2)
+
+
+TINY_RUN = dict(sets=("v2",), groups=("olmo", "bloom"), model_factory=tiny_model, baselines=False,
+                verbose=False, seed=0)
+
+
+def _tiny_folds(table):
+    """This process's compiled fold fitter of ``table`` at the tiny settings (the table and
+    the settings are the key of the cache that ``run_backtest`` uses too)."""
+    from sloth_bayes.backtest import compiled_folds
+
+    probe = tiny_model()
+    return compiled_folds(table.reset_index(drop=True), probe.config, probe.sampler)
+
+
+@pytest.fixture(scope="module")
+def compiled_run():
+    """A compiled backtest of two folds, compiled from scratch (the other tests reuse it)."""
+    from sloth_bayes import backtest
+
+    backtest._COMPILED.clear()
+    table = synthetic_table()
+    return table, run_backtest(table, **TINY_RUN)
+
+
+def test_compiled_path_refuses_custom_models():
+    with pytest.raises(TypeError, match="SlothBayes"):
+        run_backtest(synthetic_table(), sets=("v2",), model_factory=oracle, compiled=True, verbose=False)
+
+
+def test_compiled_folds_share_one_compilation_and_repeat_exactly(compiled_run):
+    table, res = compiled_run
+    assert res.settings["compiled"] and res.fits["compiled"].all()
+    assert set(res.fits["groups"]) == {"olmo", "bloom"}
+    fitter = _tiny_folds(table).fitter
+    # two folds, one build of each kernel; only the first fold pays for it
+    assert fitter.compilations == {"svi": 1, "chain": 1}
+    comp = res.fits["compile_seconds"].to_numpy()
+    assert (comp > 0).sum() == 1 and (comp == 0).sum() == 1
+    assert (res.fits["nuts_seconds"] > 0).all() and (res.fits["chain_method"] == "sequential").all()
+    assert res.fits["divergences"].notna().all() and res.fits["lp_chain_spread"].notna().all()
+    c = res.cells
+    assert c[["truth", "median", "lower_90", "upper_90", "pit", "crps"]].notna().all().all()
+    assert (c["lower_90"] <= c["median"]).all() and (c["median"] <= c["upper_90"]).all()
+    # the same seed again: identical cells, and the first run's compilation is reused
+    again = run_backtest(table, **TINY_RUN)
+    pd.testing.assert_frame_equal(res.cells, again.cells)
+    assert fitter.compilations == {"svi": 1, "chain": 1}
+    assert (again.fits["compile_seconds"] == 0).all()
+
+
+def test_compiled_cells_have_the_per_fold_layout(compiled_run):
+    """The compiled path scores the same cells with the same columns as the per-fold path
+    (which the stand-in model takes: no sampling)."""
+    table, new = compiled_run
+    old = run_backtest(table, **{**TINY_RUN, "model_factory": oracle})
+    assert not old.settings["compiled"] and not old.fits["compiled"].any()
+    assert list(new.cells.columns) == list(old.cells.columns)
+    assert list(new.fits.columns) == list(old.fits.columns)
+    # lofo-1: every test model's sub-family keeps a training model, as the stand-in assumes
+    key = ["set", "group", "model", "benchmark", "truth", "family_kind", "distance"]
+    pd.testing.assert_frame_equal(new.cells[key], old.cells[key])
+
+
+def test_masked_fold_ignores_held_out_cells(compiled_run):
+    """Held-out cells are out of the likelihood: changing their scores leaves the posterior
+    identical (same seed); changing a training score does not. The fold's fit is that of
+    its training table: held-out LLMs and (zero-shot) families are not in it."""
+    table, _ = compiled_run
+    fc = _tiny_folds(table)
+    fold = next(f for f in folds(table, "v2", "zero-shot") if f.group == "bloom")
+    train = fold.train[MODEL].astype(str)
+    mask = fc.mask(train)
+    assert 0 < mask.sum() < len(mask)
+    y = np.asarray(fc.design.data.y, float)
+    inner = (y > 0) & (y < 1)
+    y_test = y.copy()
+    y_test[~mask & inner] = 1.0 - y[~mask & inner]  # the held-out truths, changed
+    y_train = y.copy()
+    j = np.flatnonzero(mask & inner)[0]
+    y_train[j] = 1.0 - y[j]
+    base = fc.fit(train, seed=1)
+    same = fc.fit(train, seed=1, y=y_test)
+    other = fc.fit(train, seed=1, y=y_train)
+    post = base.idata_["posterior"]
+    for name in post.data_vars:
+        np.testing.assert_array_equal(post[name].to_numpy(), same.idata_["posterior"][name].to_numpy())
+    assert not np.array_equal(
+        post["difficulty"].to_numpy(), other.idata_["posterior"]["difficulty"].to_numpy()
+    )
+    assert fc.fitter.compilations == {"svi": 1, "chain": 1}  # a zero-shot mask: no new build
+    # a fit of the training table: its LLMs and families only, its cells only
+    assert list(post["z_llm"].coords["llm"].values) == list(train)
+    assert "bloom" not in set(post["alpha"].coords["family"].values)
+    assert "bloom" not in set(post["alpha_coarse"].coords["coarse_family"].values)
+    for dim, values in post.coords.items():  # any per-family term (benchmark profiles...)
+        assert not {"bloom"} & {str(v) for v in values.values}, dim
+    assert base.idata_["observed_data"]["y"].size == mask.sum() == base.fit_info_["cells_in_likelihood"]
+    assert {"diverging", "lp", "n_steps"} <= set(base.idata_["sample_stats"].data_vars)
+    with pytest.warns(UserWarning, match="never seen"):
+        forecast = base.forecast(fold.test)
+    assert set(forecast["family_kind"]) == {"new family"}
+    assert forecast[["median", "lower_90", "upper_90"]].notna().all().all()
+
+
+@pytest.mark.slow
+def test_compiled_folds_agree_with_per_fold_fits():
+    """The same cells as fresh SlothBayes fits per fold, and close forecasts (same model and
+    data; tiny samplers, so only loosely)."""
+    table = synthetic_table()
+    new = run_backtest(table, **TINY_RUN)
+    old = run_backtest(table, compiled=False, **TINY_RUN)
+    assert list(new.cells.columns) == list(old.cells.columns)
+    key = ["set", "group", "model", "benchmark", "truth", "family_kind", "distance"]
+    pd.testing.assert_frame_equal(new.cells[key], old.cells[key])
+    assert (new.cells["median"] - old.cells["median"]).abs().mean() < 0.05
+
+
+@pytest.mark.slow
+def test_compiled_folds_in_parallel_workers():
+    """jobs=2: each worker compiles once; the cells are those of one process."""
+    table = synthetic_table()
+    kw = {**TINY_RUN, "groups": None}
+    one = run_backtest(table, **kw)
+    two = run_backtest(table, jobs=2, **kw)
+    key = ["set", "group", "model", "benchmark"]
+    a, b = (r.cells.sort_values(key).reset_index(drop=True) for r in (one, two))
+    pd.testing.assert_frame_equal(a, b)
+    assert (two.fits["compile_seconds"] > 0).sum() == min(2, len(two.fits))
+
+
 # -- the real sampler, small -----------------------------------------------------------------------
 def test_end_to_end_cli_on_simulated_table(simulated, tmp_path):
     """One real fit (2 chains, 100 draws) through the command line."""
