@@ -130,3 +130,33 @@ def test_real_fit_forecasts_a_family_from_its_smallest(real_fit):
     assert mae < 0.08, mae
     assert inside > 0.6, inside
     assert (fc.family_kind == KIND_OBSERVED).all()
+
+
+def test_family_profile_carried_to_seen_families_and_drawn_for_new_ones():
+    """A seen coarse family keeps its posterior benchmark profile (draws and plug-in); an
+    unseen one draws a new profile (spread = sigma), with no plug-in offset."""
+    import pandas as pd
+
+    from sloth_bayes.forecast import _bench_offsets
+    from sloth_bayes.model import Encoding
+
+    rng = np.random.default_rng(0)
+    n_s, n_j = 4000, 2
+    z = rng.standard_normal((n_s, 2, n_j))
+    post = {
+        "difficulty": np.zeros((n_s, n_j)),
+        "sigma_family_bench": np.full((n_s, n_j), 0.5),
+        "z_family_bench": z,
+        "instruct_bench": np.tile([0.0, 1.0], (n_s, 1)),
+    }
+    enc = Encoding(
+        llms=[], subfamilies=["a", "b"], coarse=["A", "B"], sub_coarse=[0, 1], benchmarks=["x", "y"],
+        floor=[0, 0], n_items=[1, 1], anchors=["x"], size_loc=0, size_scale=1, tokens_loc=0, tokens_scale=1,
+    )
+    q = pd.DataFrame({"Family": ["A", "new"], "Family2": ["a", "new"], "Instruct": [1, 0]})
+    off, plug = _bench_offsets(post, enc, q, rng)
+    profile_a = 0.5 * (z[:, 0] - z.mean(axis=1))
+    np.testing.assert_allclose(off[:, 0], profile_a + [0.0, 1.0])
+    np.testing.assert_allclose(plug[0], profile_a.mean(0) + [0.0, 1.0])
+    np.testing.assert_allclose(plug[1], 0.0)
+    assert abs(off[:, 1].std(0) - 0.5).max() < 0.03
