@@ -30,7 +30,7 @@ def main(argv=None) -> int:
 
     import numpyro
 
-    numpyro.set_host_device_count(min(args.chains, os.cpu_count() or 1))
+    numpyro.set_host_device_count(args.chains)
     import pandas as pd
 
     from sloth_bayes import SlothBayes

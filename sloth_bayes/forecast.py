@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, validate_queries
-from .model import Encoding, benchmark_mean, observation_sd, standardise, tokens_prior
+from .model import Encoding, benchmark_mean, observation_sd, orthogonal_to, standardise, tokens_prior
 
 FORECAST_COLUMNS = (
     "model",
@@ -166,19 +166,21 @@ def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng) -> tuple[np.
     n_s, n_j = post["difficulty"].shape
     off, plug = np.zeros((n_s, len(q), n_j)), np.zeros((len(q), n_j))
     if "instruct_bench" in post:
-        off += q[INSTRUCT].to_numpy(float)[None, :, None] * post["instruct_bench"][:, None, :]
+        shift = np.asarray(orthogonal_to(post["instruct_bench"][:, None, :], post["loadings"]))
+        off += q[INSTRUCT].to_numpy(float)[None, :, None] * shift
         plug += off.mean(0)
     for site, names, col in (("family_bench", enc.coarse, FAMILY), ("sub_bench", enc.subfamilies, SUBFAMILY)):
         if f"z_{site}" not in post:
             continue
-        sigma = post[f"sigma_{site}"]  # (S, J)
+        sigma = post[f"sigma_{site}"].reshape(n_s, -1) * np.ones(n_j)  # (S, J)
         profiles = sigma[:, None, :] * _centred(post[f"z_{site}"])  # (S, G, J)
-        for i, g in enumerate(q[col].astype(str)):
-            if g in names:
-                off[:, i] += profiles[:, names.index(g)]
-                plug[i] += profiles[:, names.index(g)].mean(0)
-            else:  # a new profile; the plug-in (a point fit) would assume none
-                off[:, i] += sigma * rng.standard_normal((n_s, n_j))
+        fresh = sigma[:, None, :] * rng.standard_normal((n_s, len(q), n_j))  # unseen families
+        seen = [names.index(g) if g in names else -1 for g in q[col].astype(str)]
+        u = np.where(np.array(seen)[None, :, None] >= 0, profiles[:, seen], fresh)
+        u = np.asarray(orthogonal_to(u, post["loadings"]))
+        off += u
+        # the plug-in (a point fit) knows the profiles of seen families, assumes none for new ones
+        plug += np.where(np.array(seen)[:, None] >= 0, u.mean(0), 0.0)
     return off, plug
 
 

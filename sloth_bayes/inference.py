@@ -37,8 +37,10 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("sigma_llm")
     if not config.instruct_bench:
         off.add("instruct_bench")
-    if config.family_bench == "none":
+    if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
+    if config.family_bench not in ("sub", "nested"):
+        off.add("sigma_sub_bench")
     return tuple(s for s in GLOBAL_SITES if s not in off)
 
 #: Population-level sites, strongly correlated with each other (loadings vs difficulties vs
@@ -56,6 +58,7 @@ GLOBAL_SITES = (
     "sigma_bench",
     "instruct_bench",
     "sigma_family_bench",
+    "sigma_sub_bench",
 )
 
 
@@ -203,7 +206,9 @@ def site_dims() -> dict[str, list[str]]:
         "sigma_bench": ["benchmark"],
         "instruct_bench": ["benchmark"],
         "sigma_family_bench": ["benchmark"],
-        "z_family_bench": ["family_bench_group", "benchmark"],
+        "z_family_bench": ["coarse_family", "benchmark"],
+        "sigma_sub_bench": ["benchmark"],
+        "z_sub_bench": ["family", "benchmark"],
         "y": ["cell"],
     }
 
@@ -224,7 +229,6 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         "benchmark": enc.benchmarks,
         "loading_free": np.arange(int(np.sum(data.loading_mask == 1.0))),
         "cell": np.arange(len(data.y)),
-        "family_bench_group": enc.coarse if config.family_bench == "coarse" else enc.subfamilies,
     }
     constant = {
         "cell_llm": np.asarray(enc.llms, dtype=object)[np.asarray(data.obs_row)].astype(str),
@@ -240,6 +244,8 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         ),
     }
     dims = site_dims()
+    if getattr(config, "profile_shared_scale", False):  # one profile scale for all benchmarks
+        dims["sigma_family_bench"] = dims["sigma_sub_bench"] = []
     dims.update(
         {
             "cell_llm": ["cell"],

@@ -81,6 +81,8 @@ class ModelConfig:
     bench_noise_scale: float = 0.03
     family_bench: str = "coarse"  # "none" | "coarse" | "sub" | "nested"
     family_bench_scale: float = 0.5
+    profile_gamma: bool = False
+    profile_shared_scale: bool = False
     instruct_bench: bool = True
     instruct_bench_scale: float = 0.5
 
@@ -304,15 +306,30 @@ def _centre(z):
     return z - jnp.mean(z, axis=0, keepdims=True)
 
 
-def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: ModelConfig):
-    """Per-cell logit offset ``sigma_j * z[group, j]`` (z centred over groups: the
-    difficulties keep the location)."""
+def orthogonal_to(u, loadings):
+    """``u`` (..., G, J) minus its projection on the loadings' columns (..., J, K): the part
+    of a family's benchmark profile that no skill can explain. Without it a profile along
+    the loadings is a second copy of the family's skills (a ridge NUTS crawls along)."""
+    q, _ = jnp.linalg.qr(loadings)  # (..., J, K) orthonormal basis of the loadings
+    return u - jnp.einsum("...gj,...jk,...ik->...gi", u, q, q)
+
+
+def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: ModelConfig, loadings):
+    """Per-cell logit offset of a family's benchmark profile ``sigma_j * z[group, j]`` (z
+    centred over groups: the difficulties keep the location; orthogonal to the loadings:
+    the skills keep what they explain)."""
     n_bench = data.floor.shape[0]
-    with numpyro.plate("benchmark", n_bench):
-        sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(config.family_bench_scale))
+    scale = config.family_bench_scale
+    prior = dist.Gamma(2.0, 2.0 / scale) if config.profile_gamma else dist.HalfNormal(scale)
+    if config.profile_shared_scale:
+        sigma = numpyro.sample(f"sigma_{name}", prior)
+    else:
+        with numpyro.plate("benchmark", n_bench):
+            sigma = numpyro.sample(f"sigma_{name}", prior)
     with numpyro.plate(f"{name}_group", n_groups, dim=-2), numpyro.plate("benchmark", n_bench, dim=-1):
         z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
-    return sigma[data.obs_col] * _centre(z)[group_of_llm[data.obs_row], data.obs_col]
+    u = orthogonal_to(sigma * _centre(z), loadings)
+    return u[group_of_llm[data.obs_row], data.obs_col]
 
 
 def skills_model(data: ModelData, config: ModelConfig, y=None):
@@ -383,13 +400,15 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     if config.instruct_bench:
         with numpyro.plate("benchmark", n_bench):
             shift_b = numpyro.sample("instruct_bench", dist.Normal(0.0, config.instruct_bench_scale))
+        # along the loadings it would copy ``instruct_shift``: keep the orthogonal part only
+        shift_b = orthogonal_to(shift_b[None, :], loadings)[0]
         logit = logit + data.instruct[data.obs_row] * shift_b[data.obs_col]
     # A family's own benchmark profile (logit offsets no skill explains), carried from its
     # observed models to its forecasts: per coarse family, per sub-family, or nested.
     if config.family_bench in ("coarse", "nested"):
-        logit = logit + _profile("family_bench", data.n_coarse, data.coarse, data, config)
+        logit = logit + _profile("family_bench", data.n_coarse, data.coarse, data, config, loadings)
     if config.family_bench in ("sub", "nested"):
-        logit = logit + _profile("sub_bench", n_sub, data.sub, data, config)
+        logit = logit + _profile("sub_bench", n_sub, data.sub, data, config, loadings)
     floor = data.floor[data.obs_col]
     mu = floor + (1.0 - floor) * jax_sigmoid(logit)
     sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col])

@@ -410,10 +410,9 @@ def test_real_lofo1_v2(real_table, tmp_path):
 
     from sloth_bayes import SlothBayes
 
-    from .conftest import QUICK
-
+    quick = dict(chains=2, warmup=150, draws=150, svi_steps=400, svi_restarts=2)
     jobs = int(os.environ.get("SLOTH_BAYES_JOBS", "1"))
-    res = run_backtest(real_table, sets=("v2",), model_factory=partial(SlothBayes, 2, **QUICK), jobs=jobs)
+    res = run_backtest(real_table, sets=("v2",), model_factory=partial(SlothBayes, 2, **quick), jobs=jobs)
     write_backtest(res, tmp_path)
     assert res.cells["group"].nunique() == 8
     assert len(res.cells) == 144

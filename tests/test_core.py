@@ -134,7 +134,8 @@ def test_real_fit_forecasts_a_family_from_its_smallest(real_fit):
 
 def test_family_profile_carried_to_seen_families_and_drawn_for_new_ones():
     """A seen coarse family keeps its posterior benchmark profile (draws and plug-in); an
-    unseen one draws a new profile (spread = sigma), with no plug-in offset."""
+    unseen one draws a new profile (spread = sigma), with no plug-in offset; profiles have
+    no component along the loadings."""
     import pandas as pd
 
     from sloth_bayes.forecast import _bench_offsets
@@ -147,7 +148,8 @@ def test_family_profile_carried_to_seen_families_and_drawn_for_new_ones():
         "difficulty": np.zeros((n_s, n_j)),
         "sigma_family_bench": np.full((n_s, n_j), 0.5),
         "z_family_bench": z,
-        "instruct_bench": np.tile([0.0, 1.0], (n_s, 1)),
+        "instruct_bench": np.tile([0.7, 1.0], (n_s, 1)),  # its "x" part is the skill's
+        "loadings": np.tile([[1.0], [0.0]], (n_s, 1, 1)),  # one skill, seen only by "x"
     }
     enc = Encoding(
         llms=[], subfamilies=["a", "b"], coarse=["A", "B"], sub_coarse=[0, 1], benchmarks=["x", "y"],
@@ -156,7 +158,8 @@ def test_family_profile_carried_to_seen_families_and_drawn_for_new_ones():
     q = pd.DataFrame({"Family": ["A", "new"], "Family2": ["a", "new"], "Instruct": [1, 0]})
     off, plug = _bench_offsets(post, enc, q, rng)
     profile_a = 0.5 * (z[:, 0] - z.mean(axis=1))
-    np.testing.assert_allclose(off[:, 0], profile_a + [0.0, 1.0])
-    np.testing.assert_allclose(plug[0], profile_a.mean(0) + [0.0, 1.0])
+    profile_a[:, 0] = 0.0  # the skill explains "x": profiles are orthogonal to the loadings
+    np.testing.assert_allclose(off[:, 0], profile_a + [0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(plug[0], profile_a.mean(0) + [0.0, 1.0], atol=1e-6)
     np.testing.assert_allclose(plug[1], 0.0)
-    assert abs(off[:, 1].std(0) - 0.5).max() < 0.03
+    assert abs(off[:, 1].std(0) - [0.0, 0.5]).max() < 0.03
