@@ -14,6 +14,19 @@ import pytest
 
 numpyro.set_host_device_count(2)  # before JAX starts: two chains in parallel
 
+# Identical programs (same model and shapes: repeated small fits, the notebooks) compile
+# once per session: JAX's persistent compilation cache, in a folder of this session.
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+import jax  # noqa: E402
+
+_JAX_CACHE = tempfile.mkdtemp(prefix="sloth_bayes_jax_")
+atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", _JAX_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
 QUICK = dict(chains=2, warmup=150, draws=150, svi_steps=400, svi_restarts=2)
 
 
