@@ -326,7 +326,7 @@ def test_masked_fold_ignores_held_out_cells(compiled_run):
     )
     assert fc.fitter.compilations == {"svi": 1, "chain": 1}  # a zero-shot mask: no new build
     # a fit of the training table: its LLMs and families only, its cells only
-    assert list(post["z_llm"].coords["llm"].values) == list(train)
+    assert list(base.idata_["constant_data"]["llm_family"].coords["llm"].values) == list(train)
     assert "bloom" not in set(post["alpha"].coords["family"].values)
     assert "bloom" not in set(post["alpha_coarse"].coords["coarse_family"].values)
     for dim, values in post.coords.items():  # any per-family term (benchmark profiles...)
