@@ -734,6 +734,26 @@ def rank_plot(idata, var_names: Sequence[str] | str = ("slopes", "instruct_shift
     return _figure_of(pc)
 
 
+def _llm_offsets(tree, enc) -> np.ndarray:
+    """The benchmark-specific logit terms (family profiles, instruct shift per benchmark) of
+    the fit's own LLMs, (S, N, J), exactly as forecasts build them."""
+    from .data import FAMILY, INSTRUCT, SUBFAMILY
+    from .forecast import _bench_offsets
+
+    cd = tree.constant_data
+    names = ("difficulty", "loadings", "instruct_bench", "sigma_family_bench", "z_family_bench",
+             "sigma_sub_bench", "z_sub_bench")
+    post = {n: _draws(tree, n) for n in names if n in tree.posterior}
+    llms = pd.DataFrame(
+        {
+            FAMILY: cd["llm_coarse_family"].to_numpy().astype(str),
+            SUBFAMILY: cd["llm_family"].to_numpy().astype(str),
+            INSTRUCT: cd["llm_instruct"].to_numpy(),
+        }
+    )
+    return _bench_offsets(post, enc, llms, np.random.default_rng(0))[0]
+
+
 def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     """Posterior predictive draws of every observed cell: Dataset with ``y`` (a replicated
     score, censored to [0, 1] as the model's likelihood) and ``mu`` (its expected value),
@@ -747,7 +767,7 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     col = np.array([enc.benchmarks.index(b) for b in bench_of_cell])
     lam = _draws(tree, "loadings")
     diff = _draws(tree, "difficulty")
-    mu = np.asarray(benchmark_mean(theta, lam, diff, np.asarray(enc.floor)))  # (S, N, J)
+    mu = np.asarray(benchmark_mean(theta, lam, diff, np.asarray(enc.floor), _llm_offsets(tree, enc)))
     mu = mu[:, llm_of_cell, col]
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
     sd = np.asarray(observation_sd(mu, inv_items[col], _draws(tree, "sigma_bench")[:, col]))

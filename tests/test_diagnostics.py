@@ -249,7 +249,7 @@ def test_loo_and_compare_on_real_fit(sim_fit):
     n_cells = idata["log_likelihood"].sizes["cell"]
     assert np.isfinite(res.elpd_loo) and res.se > 0 and res.p_loo > 0
     assert len(res.pareto_k) == n_cells
-    assert set(res.pareto_k["llm"]) <= set(map(str, idata["posterior"]["llm"].values))
+    assert set(res.pareto_k["llm"]) <= set(map(str, idata["constant_data"]["llm"].values))
     bad = (res.pareto_k["pareto_k"] > res.elpd.good_k).sum()
     assert (bad > 0) == any("Pareto k" in w for w in res.warnings)
     assert "elpd_loo" in res.text()
