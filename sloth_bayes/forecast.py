@@ -172,7 +172,7 @@ def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng) -> tuple[np.
     for site, names, col in (("family_bench", enc.coarse, FAMILY), ("sub_bench", enc.subfamilies, SUBFAMILY)):
         if f"z_{site}" not in post:
             continue
-        sigma = post[f"sigma_{site}"].reshape(n_s, -1) * np.ones(n_j)  # (S, J)
+        sigma = post[f"sigma_{site}"]  # (S, J)
         profiles = sigma[:, None, :] * _centred(post[f"z_{site}"])  # (S, G, J)
         fresh = sigma[:, None, :] * rng.standard_normal((n_s, len(q), n_j))  # unseen families
         seen = [names.index(g) if g in names else -1 for g in q[col].astype(str)]

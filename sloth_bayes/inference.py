@@ -244,8 +244,6 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         ),
     }
     dims = site_dims()
-    if getattr(config, "profile_shared_scale", False):  # one profile scale for all benchmarks
-        dims["sigma_family_bench"] = dims["sigma_sub_bench"] = []
     dims.update(
         {
             "cell_llm": ["cell"],

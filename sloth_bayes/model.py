@@ -83,8 +83,6 @@ class ModelConfig:
     bench_noise_scale: float = 0.03
     family_bench: str = "coarse"  # "none" | "coarse" | "sub" | "nested"
     family_bench_scale: float = 0.5
-    profile_gamma: bool = False
-    profile_shared_scale: bool = False
     instruct_bench: bool = True
     instruct_bench_scale: float = 0.5
 
@@ -321,13 +319,8 @@ def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: Mo
     centred over groups: the difficulties keep the location; orthogonal to the loadings:
     the skills keep what they explain)."""
     n_bench = data.floor.shape[0]
-    scale = config.family_bench_scale
-    prior = dist.Gamma(2.0, 2.0 / scale) if config.profile_gamma else dist.HalfNormal(scale)
-    if config.profile_shared_scale:
-        sigma = numpyro.sample(f"sigma_{name}", prior)
-    else:
-        with numpyro.plate("benchmark", n_bench):
-            sigma = numpyro.sample(f"sigma_{name}", prior)
+    with numpyro.plate("benchmark", n_bench):
+        sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(config.family_bench_scale))
     with numpyro.plate(f"{name}_group", n_groups, dim=-2), numpyro.plate("benchmark", n_bench, dim=-1):
         z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
     u = orthogonal_to(sigma * _centre(z), loadings)
