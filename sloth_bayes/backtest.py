@@ -341,7 +341,7 @@ class CompiledFolds:
 
         from .estimator import SlothBayes
         from .inference import _tree_layout, draws_to_datatree
-        from .model import Encoding, encode
+        from .model import Encoding, _pivots, encode
 
         enc, data = self.design.encoding, self.design.data
         sub_all, coarse_all = np.asarray(data.sub), np.asarray(data.coarse)
@@ -359,6 +359,9 @@ class CompiledFolds:
                 "coarse_tokens_scale": {c: v for c, v in enc.coarse_tokens_scale.items() if c in coarse},
             }
         )
+        # the slope deviations' pivots of this fold, as the masked model computed them
+        pivots = np.asarray(_pivots(data._replace(cell_mask=in_train[np.asarray(data.obs_row)])))
+        fold_enc.coarse_x_centre = {c: [float(v) for v in pivots[i]] for i, c in zip(coarse_keep, coarse)}
         train = self.design.table[in_train]
         fold_data = encode(train, fold_enc, self.config.n_skills)
         # Which entries of each dim the training table informs: a dim indexed by LLMs keeps

@@ -22,7 +22,15 @@ import pandas as pd
 import xarray as xr
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, validate_queries
-from .model import Encoding, benchmark_mean, observation_sd, orthogonal_to, standardise, tokens_prior
+from .model import (
+    Encoding,
+    benchmark_mean,
+    deviation_pivots,
+    observation_sd,
+    orthogonal_to,
+    standardise,
+    tokens_prior,
+)
 
 FORECAST_COLUMNS = (
     "model",
@@ -116,12 +124,13 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         theta_plug[i] += a_plug
         if has_dev:
             tau = post["tau_slope"][:, :, None]
+            pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
             if coarse in enc.coarse:
                 dev = tau * post["z_slope"][:, enc.coarse.index(coarse)]
-                theta_plug[i] += x_plug[i] @ dev.mean(0)
+                theta_plug[i] += (x_plug[i] - pivot) @ dev.mean(0)
             else:
                 dev = tau * rng.standard_normal((n_s, 3, k))
-            theta[:, i] += np.einsum("sc,sck->sk", x[:, i], dev)
+            theta[:, i] += np.einsum("sc,sck->sk", x[:, i] - pivot, dev)
         if has_llm:
             if name in llm_index:
                 e = eps_fit[:, llm_index[name]]

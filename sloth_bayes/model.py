@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -40,6 +41,8 @@ from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
 
 COVARIATES = ("log_size", "log_tokens", "log_size_x_log_tokens")
 #: Benchmarks preferred as skill anchors, in order (well observed, distinct skills).
+#: Prior sd (standardised log tokens) of an unknown count next to a same-size sibling's.
+SIBLING_TOKENS_SCALE = 0.05
 ANCHOR_PREFERENCE = ("MMLU", "GSM8K", "HellaSwag", "IFEval", "TruthfulQA", "BBH", "ARC")
 
 
@@ -116,6 +119,9 @@ class Encoding:
     # Prior of a missing log-token count, per coarse family (standardised units).
     coarse_tokens_loc: dict[str, float] = field(default_factory=dict)
     coarse_tokens_scale: dict[str, float] = field(default_factory=dict)
+    # Mean standardised covariates of each coarse family's fitted LLMs: the point its slope
+    # deviations pivot on (a family absent here pivots on the population mean, 0).
+    coarse_x_centre: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +139,7 @@ class ModelData(NamedTuple):
     coarse: np.ndarray  # (N,) int
     sub_coarse: np.ndarray  # (S,) int
     instruct: np.ndarray  # (N,) float
+    x_fill: np.ndarray  # (N, 3) covariates, unknown tokens at their prior centre (family pivots)
     floor: np.ndarray  # (J,)
     inv_items: np.ndarray  # (J,) 1 / n_items (0 when unknown)
     loading_mask: np.ndarray  # (J, K) 1 where a loading is free
@@ -191,7 +198,7 @@ def make_encoding(table: pd.DataFrame, bench_meta: pd.DataFrame, config: ModelCo
         if len(vals):
             # a family's token counts vary within it: keep the prior wide (half the population sd)
             c_loc[c], c_scale[c] = float(vals.mean()), 0.5
-    return Encoding(
+    enc = Encoding(
         llms=list(table[MODEL].astype(str)),
         subfamilies=subs,
         coarse=coarse,
@@ -207,6 +214,8 @@ def make_encoding(table: pd.DataFrame, bench_meta: pd.DataFrame, config: ModelCo
         coarse_tokens_loc=c_loc,
         coarse_tokens_scale=c_scale,
     )
+    enc.coarse_x_centre = family_centres(table, enc)
+    return enc
 
 
 def standardise(enc: Encoding, size, tokens) -> tuple[np.ndarray, np.ndarray]:
@@ -223,11 +232,48 @@ def tokens_prior(enc: Encoding, families) -> tuple[np.ndarray, np.ndarray]:
     return loc, scale
 
 
-def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
-    """Arrays for :func:`skills_model` from a validated training table."""
+def latent_tokens(table: pd.DataFrame, enc: Encoding):
+    """Standardised covariates of a table's LLMs with their unknown token counts: returns
+    ``size_z``, ``tokens_z`` (NaN where unknown), the unknown rows and their prior loc/scale.
+
+    A model whose count is unknown but whose sibling (same coarse family, same size, e.g.
+    the base model of an instruct fine-tune) has one was pretrained on the same data: its
+    prior is centred there, tightly. Otherwise the family's intercept and its unknown counts
+    trade off along a ridge that NUTS crosses slowly.
+    """
     size_z, tokens_z = standardise(enc, table[SIZE], table[TOKENS])
     missing = np.flatnonzero(~np.isfinite(tokens_z))
     loc, scale = tokens_prior(enc, table[FAMILY].iloc[missing])
+    family, size = table[FAMILY].astype(str).to_numpy(), table[SIZE].to_numpy(float)
+    for m, i in enumerate(missing):
+        sib = (family == family[i]) & (size == size[i]) & np.isfinite(tokens_z)
+        if sib.any():
+            loc[m], scale[m] = float(np.mean(tokens_z[sib])), SIBLING_TOKENS_SCALE
+    return size_z, tokens_z, missing, loc, scale
+
+
+def family_centres(table: pd.DataFrame, enc: Encoding) -> dict[str, list[float]]:
+    """Mean covariates (unknown tokens at their prior centre) of each coarse family's LLMs
+    with at least one score: the numpy twin of the pivots :func:`skills_model` computes."""
+    size_z, tokens_z, missing, loc, _ = latent_tokens(table, enc)
+    tokens_z = tokens_z.copy()
+    tokens_z[missing] = loc
+    x = np.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)
+    scored = np.isfinite(table[enc.benchmarks].to_numpy(float)).any(axis=1)
+    fam = table[FAMILY].astype(str).to_numpy()
+    return {c: [float(v) for v in x[scored & (fam == c)].mean(0)] for c in pd.unique(fam[scored])}
+
+
+def deviation_pivots(enc: Encoding, coarse_names) -> np.ndarray:
+    """(G, 3) pivots of the slope deviations for coarse families by name (0 if unseen)."""
+    return np.array([enc.coarse_x_centre.get(str(c), [0.0, 0.0, 0.0]) for c in coarse_names]).reshape(-1, 3)
+
+
+def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
+    """Arrays for :func:`skills_model` from a validated training table."""
+    size_z, tokens_z, missing, loc, scale = latent_tokens(table, enc)
+    t_fill = tokens_z.copy()
+    t_fill[missing] = loc
     y = table[enc.benchmarks].to_numpy(float)
     rows, cols = np.nonzero(np.isfinite(y))
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
@@ -241,6 +287,7 @@ def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
         coarse=np.array([enc.coarse.index(c) for c in table[FAMILY].astype(str)]),
         sub_coarse=np.array(enc.sub_coarse),
         instruct=table[INSTRUCT].to_numpy(float),
+        x_fill=np.stack([size_z, t_fill, size_z * t_fill], axis=-1),
         floor=np.array(enc.floor),
         inv_items=inv_items,
         loading_mask=loading_mask(enc.benchmarks, enc.anchors, n_skills),
@@ -327,6 +374,17 @@ def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: Mo
     return u[group_of_llm[data.obs_row], data.obs_col]
 
 
+def _pivots(data: ModelData):
+    """(C, 3) mean ``x_fill`` of each coarse family's LLMs with a cell in the likelihood (0 for
+    a family without any, e.g. held out by a backtest mask): :func:`family_centres` in JAX."""
+    n_llm = data.size_z.shape[0]
+    in_lik = jnp.ones(data.obs_row.shape[0]) if data.cell_mask is None else jnp.asarray(data.cell_mask, float)
+    seen = jnp.zeros(n_llm).at[data.obs_row].max(in_lik)  # (N,) 1 if the LLM is in the likelihood
+    w = jax.nn.one_hot(data.coarse, data.n_coarse) * seen[:, None]  # (N, C)
+    count = w.sum(0)[:, None]
+    return jnp.where(count > 0, (w.T @ data.x_fill) / jnp.maximum(count, 1.0), 0.0)
+
+
 def skills_model(data: ModelData, config: ModelConfig, y=None):
     """NumPyro model of the skills scaling law. ``y`` = observed cells (None to simulate)."""
     k = config.n_skills
@@ -370,7 +428,11 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
             "z_slope", dist.Normal(0.0, 1.0).expand([data.n_coarse, 3, k]).to_event(3)
         )
         dev = tau[:, None] * dz  # (C, 3, K)
-        theta = theta + jnp.einsum("nc,nck->nk", x, dev[data.coarse])
+        # pivot on the family's mean covariates: a deviation tilts the family's law around
+        # its own models (else, in a family trained on one token count, the tokens deviation
+        # is a second intercept: a ridge with alpha_coarse that shrinks NUTS's step size)
+        pivot = _pivots(data)[data.coarse]
+        theta = theta + jnp.einsum("nc,nck->nk", x - pivot, dev[data.coarse])
     if config.llm_residual:
         with skill:
             sigma_llm = numpyro.sample("sigma_llm", dist.HalfNormal(config.llm_scale))

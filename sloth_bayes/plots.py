@@ -29,7 +29,7 @@ from matplotlib.colors import Normalize
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
 from .forecast import encoding_of, predictive_draws
-from .model import benchmark_mean, observation_sd
+from .model import benchmark_mean, deviation_pivots, observation_sd
 
 __all__ = [
     "benchmark_errors",
@@ -451,7 +451,7 @@ def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
     if "z_slope" in tree.posterior:
         c = enc.sub_coarse[f]
         dev = _draws(tree, "tau_slope")[:, :, None] * _draws(tree, "z_slope")[:, c]
-        theta = theta + np.einsum("gc,sck->sgk", x, dev)
+        theta = theta + np.einsum("gc,sck->sgk", x - deviation_pivots(enc, [enc.coarse[c]]), dev)
     return theta
 
 
@@ -474,11 +474,11 @@ def llm_skills(idata) -> np.ndarray:
     theta = theta + cd["llm_instruct"].to_numpy()[None, :, None] * _draws(tree, "instruct_shift")[:, None]
     slopes = _draws(tree, "slopes")
     if "z_slope" in tree.posterior:
-        coarse = [enc.coarse.index(c) for c in cd["llm_coarse_family"].to_numpy().astype(str)]
-        slopes = slopes[:, None] + _draws(tree, "tau_slope")[:, None, :, None] * _draws(tree, "z_slope")[:, coarse]
-        theta = theta + np.einsum("snc,snck->snk", x, slopes)
-    else:
-        theta = theta + np.einsum("snc,sck->snk", x, slopes)
+        names = cd["llm_coarse_family"].to_numpy().astype(str)
+        coarse = [enc.coarse.index(c) for c in names]
+        dev = _draws(tree, "tau_slope")[:, None, :, None] * _draws(tree, "z_slope")[:, coarse]
+        theta = theta + np.einsum("snc,snck->snk", x - deviation_pivots(enc, names), dev)
+    theta = theta + np.einsum("snc,sck->snk", x, slopes)
     if "eps_llm" in tree.posterior:
         theta = theta + _draws(tree, "eps_llm")
     elif "z_llm" in tree.posterior:  # non-centred parameterisation (earlier fits)

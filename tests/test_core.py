@@ -163,3 +163,51 @@ def test_family_profile_carried_to_seen_families_and_drawn_for_new_ones():
     np.testing.assert_allclose(plug[0], profile_a.mean(0) + [0.0, 1.0], atol=1e-6)
     np.testing.assert_allclose(plug[1], 0.0)
     assert abs(off[:, 1].std(0) - [0.0, 0.5]).max() < 0.03
+
+
+def _tiny_table() -> pd.DataFrame:
+    """Two coarse families; 'A' trained on one token count, its instruct 7B's count unknown."""
+    return pd.DataFrame(
+        {
+            "Model": ["a-1b", "a-7b", "a-7b-it", "b-3b", "b-30b"],
+            "Family": ["A", "A", "A", "B", "B"],
+            "Family2": ["a", "a", "a-it", "b", "b"],
+            "Instruct": [0, 0, 1, 0, 0],
+            "#Params (B)": [1.0, 7.0, 7.0, 3.0, 30.0],
+            "Pretraining Data Size (T)": [2.0, 2.0, np.nan, 1.0, 0.5],
+            "MMLU": [0.3, 0.4, 0.45, 0.3, np.nan],
+            "GSM8K": [0.05, 0.1, 0.2, 0.02, 0.3],
+        }
+    )
+
+
+def test_unknown_tokens_of_a_same_size_sibling_centre_on_its_count():
+    """An instruct model with an unknown count gets its base model's count as a tight prior
+    (same family, same size); the slope deviations pivot on each family's mean covariates."""
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import (
+        SIBLING_TOKENS_SCALE,
+        ModelConfig,
+        _pivots,
+        encode,
+        latent_tokens,
+        make_encoding,
+    )
+
+    clean, meta = validate_table(_tiny_table())
+    enc = make_encoding(clean, meta, ModelConfig())
+    size_z, tokens_z, missing, loc, scale = latent_tokens(clean, enc)
+    assert list(missing) == [2]
+    assert loc[0] == pytest.approx(tokens_z[1]) and scale[0] == SIBLING_TOKENS_SCALE
+    t = tokens_z.copy()
+    t[2] = tokens_z[1]
+    x = np.stack([size_z, t, size_z * t], axis=-1)
+    np.testing.assert_allclose(enc.coarse_x_centre["A"], x[:3].mean(0), atol=1e-12)
+    np.testing.assert_allclose(enc.coarse_x_centre["B"], x[3:].mean(0), atol=1e-12)
+    data = encode(clean, enc, 2)
+    np.testing.assert_allclose(np.asarray(_pivots(data)), [x[:3].mean(0), x[3:].mean(0)], atol=1e-5)
+    # with family B's cells out of the likelihood its pivot is the population's (0), and
+    # A's pivot only counts A's LLMs that stay in
+    mask = np.asarray(data.obs_row) < 2
+    piv = np.asarray(_pivots(data._replace(cell_mask=mask)))
+    np.testing.assert_allclose(piv, [x[:2].mean(0), np.zeros(3)], atol=1e-5)
