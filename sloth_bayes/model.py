@@ -7,12 +7,15 @@ so the predictive distribution is the model's own, not a copy of it.
 
 Structure (see ``MODEL.md`` of the project):
 
-* ``theta_i = alpha_sub(i) + delta * instruct_i + x_i (B + dB_coarse(i)) + eps_i`` with
+* ``theta_i = alpha_sub(i) + delta * instruct_i + x_i B + (x_i - xbar_c) dB_c + eps_i`` with
   ``x_i = (z_size, z_tokens, z_size * z_tokens)`` standardised log size / log tokens;
 * coarse-family efficiencies ``alpha_coarse ~ N(0, sigma_coarse^2)``; a sub-family
   is centred on its coarse family (``alpha_sub = alpha_coarse + sigma_sub * z``);
-* families deviate a little from the shared slopes (``dB ~ N(0, tau^2)``), which widens
-  intervals with the distance of an extrapolation;
+* families deviate a little from the shared slopes (``dB ~ N(0, tau^2)``), pivoting on
+  the family's mean covariates (``(x_i - xbar_family) dB``), which widens intervals with
+  the distance of an extrapolation from the family's observed models;
+* unknown token counts are latent, centred on the family's counts, or tightly on a
+  same-size sibling's (an instruct model and its base were pretrained on the same data);
 * optionally (``llm_residual``) each LLM has its own skill residual ``eps_i ~ N(0, sigma_llm^2)``;
 * each coarse family has its own benchmark profile ``u_fj ~ N(0, sigma_fb_j^2)`` (logit
   offsets the skills do not explain) and instruct models a per-benchmark shift ``d_j``;
