@@ -43,9 +43,9 @@ from numpyro.distributions import constraints
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
 
 COVARIATES = ("log_size", "log_tokens", "log_size_x_log_tokens")
-#: Benchmarks preferred as skill anchors, in order (well observed, distinct skills).
 #: Prior sd (standardised log tokens) of an unknown count next to a same-size sibling's.
 SIBLING_TOKENS_SCALE = 0.05
+#: Benchmarks preferred as skill anchors, in order (well observed, distinct skills).
 ANCHOR_PREFERENCE = ("MMLU", "GSM8K", "HellaSwag", "IFEval", "TruthfulQA", "BBH", "ARC")
 
 

@@ -737,7 +737,6 @@ def rank_plot(idata, var_names: Sequence[str] | str = ("slopes", "instruct_shift
 def _llm_offsets(tree, enc) -> np.ndarray:
     """The benchmark-specific logit terms (family profiles, instruct shift per benchmark) of
     the fit's own LLMs, (S, N, J), exactly as forecasts build them."""
-    from .data import FAMILY, INSTRUCT, SUBFAMILY
     from .forecast import _bench_offsets
 
     cd = tree.constant_data
