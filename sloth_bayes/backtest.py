@@ -378,6 +378,8 @@ class CompiledFolds:
             "family": sub_keep,
             "coarse_family": coarse_keep,
             "llm_missing_tokens": np.flatnonzero(in_train[np.asarray(data.tokens_missing)]),
+            # shared counts of the training LLMs (in order: the fold's own groups)
+            "tokens_group": np.unique(np.asarray(data.tokens_group)[in_train[np.asarray(data.tokens_missing)]]),
         }
         for dim, values in coords.items():
             if dim not in keep and dim != "cell":

@@ -136,8 +136,9 @@ class ModelData(NamedTuple):
     size_z: np.ndarray  # (N,)
     tokens_z: np.ndarray  # (N,) 0 where missing
     tokens_missing: np.ndarray  # (M,) int rows whose token count is latent
-    tokens_prior_loc: np.ndarray  # (M,)
-    tokens_prior_scale: np.ndarray  # (M,)
+    tokens_group: np.ndarray  # (M,) int: the shared latent count of each such row
+    tokens_prior_loc: np.ndarray  # (L,) prior of each shared latent count
+    tokens_prior_scale: np.ndarray  # (L,)
     sub: np.ndarray  # (N,) int
     coarse: np.ndarray  # (N,) int
     sub_coarse: np.ndarray  # (S,) int
@@ -255,6 +256,22 @@ def latent_tokens(table: pd.DataFrame, enc: Encoding):
     return size_z, tokens_z, missing, loc, scale
 
 
+def token_groups(table: pd.DataFrame, missing) -> np.ndarray:
+    """(M,) group index of each row whose count is unknown: rows of one coarse family and one
+    size share a latent count (a base model and its instruct/chat versions were pretrained
+    on the same data; two latents would only add a ridge along which NUTS crawls)."""
+    family, size = table[FAMILY].astype(str).to_numpy(), table[SIZE].to_numpy(float)
+    keys = list(zip(family[missing], size[missing]))
+    first = {k: g for g, k in enumerate(dict.fromkeys(keys))}
+    return np.array([first[k] for k in keys], dtype=int)
+
+
+def token_group_labels(data: "ModelData", llms) -> list[str]:
+    """Coordinates of the shared latent counts: their LLMs' names joined with ``+``."""
+    missing, group = np.asarray(data.tokens_missing), np.asarray(data.tokens_group)
+    return ["+".join(str(llms[i]) for i in missing[group == g]) for g in np.unique(group)]
+
+
 def family_centres(table: pd.DataFrame, enc: Encoding) -> dict[str, list[float]]:
     """Mean covariates (unknown tokens at their prior centre) of each coarse family's LLMs
     with at least one score: the numpy twin of the pivots :func:`skills_model` computes."""
@@ -275,6 +292,8 @@ def deviation_pivots(enc: Encoding, coarse_names) -> np.ndarray:
 def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
     """Arrays for :func:`skills_model` from a validated training table."""
     size_z, tokens_z, missing, loc, scale = latent_tokens(table, enc)
+    group = token_groups(table, missing)
+    first = np.unique(group, return_index=True)[1]  # groups are numbered by first row
     t_fill = tokens_z.copy()
     t_fill[missing] = loc
     y = table[enc.benchmarks].to_numpy(float)
@@ -284,8 +303,10 @@ def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
         size_z=size_z,
         tokens_z=np.nan_to_num(tokens_z),
         tokens_missing=missing,
-        tokens_prior_loc=loc,
-        tokens_prior_scale=scale,
+        tokens_group=group,
+        # one size of one family: the same prior (sibling's or family's) for the whole group
+        tokens_prior_loc=loc[first],
+        tokens_prior_scale=scale[first],
         sub=np.array([enc.subfamilies.index(s) for s in table[SUBFAMILY].astype(str)]),
         coarse=np.array([enc.coarse.index(c) for c in table[FAMILY].astype(str)]),
         sub_coarse=np.array(enc.sub_coarse),
@@ -412,13 +433,15 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         "alpha", alpha_coarse[data.sub_coarse] + sigma_sub * _centre(z_sub)
     )
 
-    # Token counts: observed, or latent with a prior centred on the coarse family's counts.
+    # Token counts: observed, or latent with a prior centred on the coarse family's counts
+    # (or a same-size sibling's), one latent per (family, size) group.
     tokens_z = jnp.asarray(data.tokens_z)
     if data.tokens_missing.shape[0]:
-        with numpyro.plate("llm_missing_tokens", data.tokens_missing.shape[0]):
-            t_lat = numpyro.sample(
-                "tokens_latent", dist.Normal(data.tokens_prior_loc, data.tokens_prior_scale)
+        with numpyro.plate("tokens_group", data.tokens_prior_loc.shape[0]):
+            t_grp = numpyro.sample(
+                "tokens_shared", dist.Normal(data.tokens_prior_loc, data.tokens_prior_scale)
             )
+        t_lat = numpyro.deterministic("tokens_latent", t_grp[data.tokens_group])
         tokens_z = tokens_z.at[data.tokens_missing].set(t_lat)
     x = covariates(data.size_z, tokens_z)  # (N, 3)
 

@@ -32,7 +32,15 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 
-from .inference import GLOBAL_SITES, SamplerConfig, chain_inits, site_dims, to_key
+from .inference import (
+    GLOBAL_SITES,
+    SamplerConfig,
+    best_restart,
+    chain_inits,
+    site_dims,
+    svi_restarts,
+    to_key,
+)
 from .model import ModelConfig, skills_model
 from .simulate import SimDesign, draw_prior, encode_table, prepare_design
 
@@ -59,6 +67,8 @@ DEFAULT_GROUPS = (
     "sigma_llm",
     "tau_slope",
     "alpha",
+    "sigma_family_bench",
+    "instruct_bench",
 )
 #: Sampler settings of a modest SBC run on a shared 2-core machine.
 SBC_SAMPLER = SamplerConfig(chains=2, warmup=200, draws=200, svi_steps=300, svi_restarts=2)
@@ -213,36 +223,14 @@ class CompiledFitter:
 
     def _build_svi(self):
         import jax
-        import jax.numpy as jnp
-        import numpyro
-        from numpyro.infer import SVI, Trace_ELBO, init_to_uniform
-        from numpyro.infer.autoguide import AutoNormal
 
         s = self.sampler
-        steps = s.svi_steps
-        tail = max(1, min(200, steps // 5))
         model = self._model
-
-        def one(key, y, scales, mask):
-            # guide and optimiser as in ``inference.svi_init``; built inside the trace so that
-            # nothing traced leaks between compilations
-            guide = AutoNormal(model, init_loc_fn=init_to_uniform(radius=1.0), init_scale=0.05)
-            svi = SVI(
-                model, guide, numpyro.optim.ClippedAdam(step_size=0.02, clip_norm=10.0), Trace_ELBO()
-            )
-            state = svi.init(key, y, scales, mask)
-
-            def step(st, _):
-                return svi.update(st, y, scales, mask)
-
-            state, losses = jax.lax.scan(step, state, None, length=steps)
-            return svi.get_params(state), jnp.mean(losses[-tail:])
 
         def restarts(keys, k_init, y, scales, mask):
             # best restart (lowest final loss) -> every chain's start, all inside the kernel
-            params, losses = jax.vmap(one, in_axes=(0, None, None, None))(keys, y, scales, mask)
-            best = jnp.argmin(jnp.where(jnp.isfinite(losses), losses, jnp.inf))
-            start = chain_inits(jax.tree.map(lambda a: a[best], params), s.chains, s.init_jitter, k_init)
+            loc, scale, losses = svi_restarts(model, (y, scales, mask), {}, keys, s.svi_steps)
+            start = chain_inits(*best_restart(loc, scale, losses), s.chains, s.init_jitter, k_init)
             return start, losses
 
         return jax.jit(restarts)

@@ -28,7 +28,15 @@ import pandas as pd
 
 from .benchmarks import DEFAULT_BENCHMARKS, V1_BENCHMARKS
 from .data import META_COLUMNS, TOKENS, score_columns, validate_table
-from .model import COVARIATES, Encoding, ModelConfig, ModelData, encode, make_encoding
+from .model import (
+    COVARIATES,
+    Encoding,
+    ModelConfig,
+    ModelData,
+    encode,
+    make_encoding,
+    token_group_labels,
+)
 
 __all__ = [
     "SimDesign",
@@ -151,6 +159,7 @@ class SimDesign:
             "family": list(enc.subfamilies),
             "llm": list(enc.llms),
             "llm_missing_tokens": [enc.llms[i] for i in np.asarray(data.tokens_missing)],
+            "tokens_group": token_group_labels(data, enc.llms),
             "benchmark": list(enc.benchmarks),
             "loading_free": list(range(int(np.sum(data.loading_mask == 1.0)))),
         }
