@@ -117,7 +117,7 @@ def svi_restarts(model, args: tuple, kwargs: dict, keys, steps: int, init_scale:
     This is NumPyro's ``AutoNormal`` guide with ``Trace_ELBO`` (one particle, starts uniform
     in (-1, 1) as ``init_to_uniform(radius=1)``, ClippedAdam 0.02), written on the model's
     potential energy: the compiled program is one potential gradient per step, which XLA
-    builds in a fifth of the time the generic SVI machinery takes (the fit itself costs
+    builds in about a third of the time the generic SVI program takes (the fit itself costs
     about a second; its compilation was most of the SVI time).
     """
     from jax.flatten_util import ravel_pytree

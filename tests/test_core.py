@@ -211,3 +211,44 @@ def test_unknown_tokens_of_a_same_size_sibling_centre_on_its_count():
     mask = np.asarray(data.obs_row) < 2
     piv = np.asarray(_pivots(data._replace(cell_mask=mask)))
     np.testing.assert_allclose(piv, [x[:2].mean(0), np.zeros(3)], atol=1e-5)
+
+
+def test_unknown_tokens_of_one_family_and_size_share_one_latent():
+    """A base model and its instruct version, both with unknown counts, get one latent count
+    (same pretraining data); another size of the family gets its own. The per-LLM values
+    (``tokens_latent``) are that shared draw, and a fit's tree labels the groups."""
+    from numpyro import handlers
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.inference import _tree_layout
+    from sloth_bayes.model import ModelConfig, encode, make_encoding, skills_model
+
+    table = _tiny_table()
+    extra = pd.DataFrame(
+        {
+            "Model": ["b-30b-it", "b-70b"],
+            "Family": ["B", "B"],
+            "Family2": ["b-it", "b"],
+            "Instruct": [1, 0],
+            "#Params (B)": [30.0, 70.0],
+            "Pretraining Data Size (T)": [np.nan, np.nan],
+            "MMLU": [0.5, 0.6],
+            "GSM8K": [0.3, 0.4],
+        }
+    )
+    table = pd.concat([table, extra], ignore_index=True)
+    table.loc[table["Model"] == "b-30b", "Pretraining Data Size (T)"] = np.nan
+    clean, meta = validate_table(table)
+    config = ModelConfig()
+    enc = make_encoding(clean, meta, config)
+    data = encode(clean, enc, config.n_skills)
+    missing = [enc.llms[i] for i in data.tokens_missing]
+    assert missing == ["a-7b-it", "b-30b", "b-30b-it", "b-70b"]
+    np.testing.assert_array_equal(data.tokens_group, [0, 1, 1, 2])
+    assert len(data.tokens_prior_loc) == 3
+    tr = handlers.trace(handlers.seed(skills_model, rng_seed=0)).get_trace(data, config)
+    shared, per_llm = np.asarray(tr["tokens_shared"]["value"]), np.asarray(tr["tokens_latent"]["value"])
+    np.testing.assert_array_equal(per_llm, shared[[0, 1, 1, 2]])
+    coords, dims, _ = _tree_layout(data, enc, config)
+    assert coords["tokens_group"] == ["a-7b-it", "b-30b+b-30b-it", "b-70b"]
+    assert dims["tokens_shared"] == ["tokens_group"]
