@@ -195,7 +195,7 @@ def test_unknown_tokens_of_a_same_size_sibling_centre_on_its_count():
     )
 
     clean, meta = validate_table(_tiny_table())
-    enc = make_encoding(clean, meta, ModelConfig())
+    enc = make_encoding(clean, meta, ModelConfig(n_skills=2))  # the tiny table has 2 benchmarks
     size_z, tokens_z, missing, loc, scale = latent_tokens(clean, enc)
     assert list(missing) == [2]
     assert loc[0] == pytest.approx(tokens_z[1]) and scale[0] == SIBLING_TOKENS_SCALE
@@ -239,7 +239,7 @@ def test_unknown_tokens_of_one_family_and_size_share_one_latent():
     table = pd.concat([table, extra], ignore_index=True)
     table.loc[table["Model"] == "b-30b", "Pretraining Data Size (T)"] = np.nan
     clean, meta = validate_table(table)
-    config = ModelConfig()
+    config = ModelConfig(n_skills=2)  # the tiny table has 2 benchmarks
     enc = make_encoding(clean, meta, config)
     data = encode(clean, enc, config.n_skills)
     missing = [enc.llms[i] for i in data.tokens_missing]
