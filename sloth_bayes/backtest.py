@@ -373,13 +373,14 @@ class CompiledFolds:
             (list(enc.subfamilies), sub_keep),
             (list(enc.coarse), coarse_keep),
         )
+        train_missing = in_train[np.asarray(data.tokens_missing)]
         keep = {
             "llm": np.flatnonzero(in_train),
             "family": sub_keep,
             "coarse_family": coarse_keep,
-            "llm_missing_tokens": np.flatnonzero(in_train[np.asarray(data.tokens_missing)]),
+            "llm_missing_tokens": np.flatnonzero(train_missing),
             # shared counts of the training LLMs (in order: the fold's own groups)
-            "tokens_group": np.unique(np.asarray(data.tokens_group)[in_train[np.asarray(data.tokens_missing)]]),
+            "tokens_group": np.unique(np.asarray(data.tokens_group)[train_missing]),
         }
         for dim, values in coords.items():
             if dim not in keep and dim != "cell":

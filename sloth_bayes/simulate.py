@@ -28,15 +28,7 @@ import pandas as pd
 
 from .benchmarks import DEFAULT_BENCHMARKS, V1_BENCHMARKS
 from .data import META_COLUMNS, TOKENS, score_columns, validate_table
-from .model import (
-    COVARIATES,
-    Encoding,
-    ModelConfig,
-    ModelData,
-    encode,
-    make_encoding,
-    token_group_labels,
-)
+from .model import Encoding, ModelConfig, ModelData, encode, make_encoding
 
 __all__ = [
     "SimDesign",
@@ -148,21 +140,11 @@ class SimDesign:
         return list(self.encoding.benchmarks)
 
     def coords(self) -> dict[str, list]:
-        """Coordinates of the parameter dims (as in a fit's posterior)."""
-        from .inference import skill_names
+        """Coordinates of the parameter dims (as in a fit's posterior), as plain lists."""
+        from .inference import _tree_layout
 
-        enc, data = self.encoding, self.data
-        return {
-            "covariate": list(COVARIATES),
-            "skill": skill_names(self.config.n_skills),
-            "coarse_family": list(enc.coarse),
-            "family": list(enc.subfamilies),
-            "llm": list(enc.llms),
-            "llm_missing_tokens": [enc.llms[i] for i in np.asarray(data.tokens_missing)],
-            "tokens_group": token_group_labels(data, enc.llms),
-            "benchmark": list(enc.benchmarks),
-            "loading_free": list(range(int(np.sum(data.loading_mask == 1.0)))),
-        }
+        coords, _, _ = _tree_layout(self.data, self.encoding, self.config)
+        return {k: np.asarray(v).tolist() for k, v in coords.items() if k != "cell"}
 
     def fill(self, y) -> pd.DataFrame:
         """The leaderboard table with the observed cells set to ``y`` (one value per cell, in
