@@ -99,6 +99,9 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         "instruct_shift"
     ][:, None, :]
     theta_plug = x_plug @ post["slopes"].mean(0) + instruct[:, None] * post["instruct_shift"].mean(0)
+    if "size_curvature" in post:
+        theta += (s_draws**2)[..., None] * post["size_curvature"][:, None, :]
+        theta_plug += (size_z**2)[:, None] * post["size_curvature"].mean(0)
     kinds = []
     has_dev = "z_slope" in post
     has_llm = "z_llm" in post

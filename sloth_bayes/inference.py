@@ -36,6 +36,8 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("sigma_llm")
     if not config.instruct_bench:
         off.add("instruct_bench")
+    if not config.size_curvature:
+        off.add("size_curvature")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
     if config.family_bench not in ("sub", "nested"):
@@ -48,6 +50,7 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
 GLOBAL_SITES = (
     "slopes",
     "instruct_shift",
+    "size_curvature",
     "sigma_sub",
     "sigma_coarse",
     "tau_slope",
@@ -241,6 +244,7 @@ def site_dims() -> dict[str, list[str]]:
     return {
         "slopes": ["covariate", "skill"],
         "instruct_shift": ["skill"],
+        "size_curvature": ["skill"],
         "sigma_sub": ["skill"],
         "sigma_coarse": ["skill"],
         "z_coarse": ["coarse_family", "skill"],

@@ -448,6 +448,8 @@ def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
     x = np.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)  # (G, 3)
     theta = _draws(tree, "alpha")[:, f][:, None, :] + instruct * _draws(tree, "instruct_shift")[:, None, :]
     theta = theta + np.einsum("gc,sck->sgk", x, _draws(tree, "slopes"))
+    if "size_curvature" in tree.posterior:
+        theta = theta + np.asarray(size_z)[None, :, None] ** 2 * _draws(tree, "size_curvature")[:, None]
     if "z_slope" in tree.posterior:
         c = enc.sub_coarse[f]
         dev = _draws(tree, "tau_slope")[:, :, None] * _draws(tree, "z_slope")[:, c]
@@ -473,6 +475,8 @@ def llm_skills(idata) -> np.ndarray:
     theta = _draws(tree, "alpha")[:, sub]
     theta = theta + cd["llm_instruct"].to_numpy()[None, :, None] * _draws(tree, "instruct_shift")[:, None]
     slopes = _draws(tree, "slopes")
+    if "size_curvature" in tree.posterior:
+        theta = theta + size_z[..., None] ** 2 * _draws(tree, "size_curvature")[:, None]
     if "z_slope" in tree.posterior:
         names = cd["llm_coarse_family"].to_numpy().astype(str)
         coarse = [enc.coarse.index(c) for c in names]

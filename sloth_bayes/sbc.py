@@ -58,6 +58,7 @@ __all__ = [
 #: Parameter groups whose true values are ranked (posterior variable names).
 DEFAULT_GROUPS = (
     "slopes",
+    "size_curvature",
     "instruct_shift",
     "loadings_free",
     "difficulty",

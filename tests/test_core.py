@@ -252,3 +252,33 @@ def test_unknown_tokens_of_one_family_and_size_share_one_latent():
     coords, dims, _ = _tree_layout(data, enc, config)
     assert coords["tokens_group"] == ["a-7b-it", "b-30b+b-30b-it", "b-70b"]
     assert dims["tokens_shared"] == ["tokens_group"]
+
+
+def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
+    """For LLMs of the fit, the forecast's skill-implied score (``mu``) is, draw by draw, the
+    mean the NumPyro model itself gives their observed cells: the forecaster rebuilds skills
+    (slopes, size curvature, slope deviations, instruct shifts, profiles) exactly as the model."""
+    import jax
+    from numpyro.handlers import substitute, trace
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.forecast import encoding_of
+    from sloth_bayes.model import encode, skills_model
+
+    table, _ = simulated
+    model = sim_fit
+    assert "size_curvature" in model.idata_.posterior  # the default model has the term
+    clean, _ = validate_table(table)
+    enc = encoding_of(model.idata_)
+    data = encode(clean, enc, model.config.n_skills)
+    post = model.idata_.posterior.to_dataset().stack(sample=("chain", "draw")).transpose("sample", ...)
+    deterministic = {"alpha", "alpha_coarse", "loadings", "tokens_latent"}
+    sites = [v for v in post.data_vars if v not in deterministic]
+
+    def mean_of_cells(values):
+        tr = trace(substitute(skills_model, values)).get_trace(data, model.config, y=data.y)
+        return tr["y"]["fn"].loc
+
+    mu_model = jax.vmap(mean_of_cells)({v: post[v].to_numpy() for v in sites})
+    mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()  # (S, N, J)
+    np.testing.assert_allclose(mu_fc[:, data.obs_row, data.obs_col], np.asarray(mu_model), atol=2e-5)
