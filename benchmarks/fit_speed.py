@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--skills", type=int, default=None)
     p.add_argument("--chain-method", default="parallel")
-    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=1, help="fits with seeds 0, 1, ...")
+    p.add_argument("--save", default=None, help="write the first fit here (netCDF), e.g. for compare")
     args = p.parse_args(argv)
 
     import numpyro
@@ -48,6 +49,8 @@ def main(argv=None) -> int:
             chain_method=args.chain_method,
         ).fit(table, seed=r, progress_bar=False)
         total = time.perf_counter() - t0
+        if args.save and r == 0:
+            model.save(args.save)
         info = model.fit_info_
         rep = convergence_report(model.idata_)
         rows.append(
