@@ -6,7 +6,8 @@ what the fit never saw drawn from its population distribution, draw by draw:
 * a sub-family in the fit uses its posterior efficiency; a new sub-family of a known coarse
   family draws ``alpha_coarse + sigma_sub * N(0, 1)``; a family never seen draws its coarse
   efficiency too (``sigma_coarse * N(0, 1)``): wide, honest intervals;
-* a coarse family in the fit uses its posterior slope deviations, a new one draws them;
+* a coarse family in the fit uses its posterior slope deviations, a new one draws them
+  (pivoting on the mean covariates of its queried models);
 * an LLM in the fit keeps its own skill residual, a new one draws ``sigma_llm * N(0, 1)``;
 * an unknown token count is drawn from its family's prior (or its posterior, for an LLM of
   the fit).
@@ -28,6 +29,7 @@ from .model import (
     deviation_pivots,
     observation_sd,
     orthogonal_to,
+    size_bend,
     standardise,
     tokens_prior,
 )
@@ -100,13 +102,30 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     ][:, None, :]
     theta_plug = x_plug @ post["slopes"].mean(0) + instruct[:, None] * post["instruct_shift"].mean(0)
     if "size_curvature" in post:
-        theta += (s_draws**2)[..., None] * post["size_curvature"][:, None, :]
-        theta_plug += (size_z**2)[:, None] * post["size_curvature"].mean(0)
+        bend = size_bend(enc, size_z)
+        theta += bend[None, :, None] * post["size_curvature"][:, None, :]
+        theta_plug += bend[:, None] * post["size_curvature"].mean(0)
     kinds = []
     has_dev = "z_slope" in post
+    # A family the fit never saw has no centre of its own yet: its slope deviations pivot on
+    # the mean covariates of its queried models (per draw), as a seen family's pivot on its
+    # fitted ones. Pivoting on the population's centre would add a deviation spread for
+    # being far from other families' models, which the family efficiency's spread (an offset
+    # at each family's own centre) already covers: intervals ~1.3x too wide at zero-shot.
+    coarse_q = q[FAMILY].astype(str).to_numpy()
+    new_pivot = {c: x[:, coarse_q == c].mean(axis=1) for c in set(coarse_q) - set(enc.coarse)}
     has_llm = "z_llm" in post
     if has_llm:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
+    drawn: dict = {}
+
+    def once(key, shape):
+        """Standard-normal draws of what the fit never saw, one set per unseen (sub-)family:
+        its queries share them, so joint forecasts (e.g. a 70B against a 7B) are coherent."""
+        if key not in drawn:
+            drawn[key] = rng.standard_normal((n_s,) + shape)
+        return drawn[key]
+
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
@@ -115,24 +134,25 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             kinds.append(KIND_OBSERVED)
         elif coarse in enc.coarse:
             base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
-            a = base + post["sigma_sub"] * rng.standard_normal((n_s, k))
+            a = base + post["sigma_sub"] * once(("sub", sub), (k,))
             a_plug = base.mean(0)
             kinds.append(KIND_NEW_SUB)
         else:
-            a = post["sigma_coarse"] * rng.standard_normal((n_s, k))
-            a = a + post["sigma_sub"] * rng.standard_normal((n_s, k))
+            a = post["sigma_coarse"] * once(("coarse", coarse), (k,))
+            a = a + post["sigma_sub"] * once(("sub", sub), (k,))
             a_plug = np.zeros(k)
             kinds.append(KIND_NEW_FAMILY)
         theta[:, i] += a
         theta_plug[i] += a_plug
         if has_dev:
             tau = post["tau_slope"][:, :, None]
-            pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
             if coarse in enc.coarse:
+                pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
                 dev = tau * post["z_slope"][:, enc.coarse.index(coarse)]
                 theta_plug[i] += (x_plug[i] - pivot) @ dev.mean(0)
             else:
-                dev = tau * rng.standard_normal((n_s, 3, k))
+                pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
+                dev = tau * once(("deviation", coarse), (3, k))
             theta[:, i] += np.einsum("sc,sck->sk", x[:, i] - pivot, dev)
         if has_llm:
             if name in llm_index:
@@ -186,8 +206,11 @@ def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng) -> tuple[np.
             continue
         sigma = post[f"sigma_{site}"]  # (S, J)
         profiles = sigma[:, None, :] * _centred(post[f"z_{site}"])  # (S, G, J)
-        fresh = sigma[:, None, :] * rng.standard_normal((n_s, len(q), n_j))  # unseen families
-        seen = [names.index(g) if g in names else -1 for g in q[col].astype(str)]
+        groups = q[col].astype(str).tolist()
+        unseen = {g: rng.standard_normal((n_s, n_j)) for g in dict.fromkeys(groups) if g not in names}
+        # an unseen family draws one new profile, shared by its queries
+        fresh = sigma[:, None, :] * np.stack([unseen.get(g, np.zeros((n_s, n_j))) for g in groups], axis=1)
+        seen = [names.index(g) if g in names else -1 for g in groups]
         u = np.where(np.array(seen)[None, :, None] >= 0, profiles[:, seen], fresh)
         u = np.asarray(orthogonal_to(u, post["loadings"]))
         off += u

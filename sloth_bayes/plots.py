@@ -29,7 +29,7 @@ from matplotlib.colors import Normalize
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
 from .forecast import encoding_of, predictive_draws
-from .model import benchmark_mean, deviation_pivots, observation_sd
+from .model import benchmark_mean, deviation_pivots, observation_sd, size_bend
 
 __all__ = [
     "benchmark_errors",
@@ -449,7 +449,7 @@ def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
     theta = _draws(tree, "alpha")[:, f][:, None, :] + instruct * _draws(tree, "instruct_shift")[:, None, :]
     theta = theta + np.einsum("gc,sck->sgk", x, _draws(tree, "slopes"))
     if "size_curvature" in tree.posterior:
-        theta = theta + np.asarray(size_z)[None, :, None] ** 2 * _draws(tree, "size_curvature")[:, None]
+        theta = theta + size_bend(enc, np.asarray(size_z))[None, :, None] * _draws(tree, "size_curvature")[:, None]
     if "z_slope" in tree.posterior:
         c = enc.sub_coarse[f]
         dev = _draws(tree, "tau_slope")[:, :, None] * _draws(tree, "z_slope")[:, c]
@@ -476,7 +476,7 @@ def llm_skills(idata) -> np.ndarray:
     theta = theta + cd["llm_instruct"].to_numpy()[None, :, None] * _draws(tree, "instruct_shift")[:, None]
     slopes = _draws(tree, "slopes")
     if "size_curvature" in tree.posterior:
-        theta = theta + size_z[..., None] ** 2 * _draws(tree, "size_curvature")[:, None]
+        theta = theta + size_bend(enc, size_z)[..., None] * _draws(tree, "size_curvature")[:, None]
     if "z_slope" in tree.posterior:
         names = cd["llm_coarse_family"].to_numpy().astype(str)
         coarse = [enc.coarse.index(c) for c in names]

@@ -282,3 +282,18 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     mu_model = jax.vmap(mean_of_cells)({v: post[v].to_numpy() for v in sites})
     mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()  # (S, N, J)
     np.testing.assert_allclose(mu_fc[:, data.obs_row, data.obs_col], np.asarray(mu_model), atol=2e-5)
+
+
+def test_queries_of_one_unseen_family_share_its_draws(sim_fit, simulated):
+    """What the fit never saw (a new family's efficiency, profile, slope deviations) is drawn
+    once per family, not per query: two queries of one new family with the same covariates
+    get identical skill-implied draws (drawn per query, they would differ)."""
+    table, _ = simulated
+    base = table.iloc[[0]].copy()
+    twins = pd.concat([base.assign(Model=f"alien-7b-{i}", Family="alien", Family2="alien") for i in range(2)])
+    big = base.assign(Model="alien-70b", Family="alien", Family2="alien", **{"#Params (B)": 70.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mu = sim_fit.predictive_draws(pd.concat([twins, big], ignore_index=True), seed=2)["mu"]
+    np.testing.assert_array_equal(mu.isel(model=0).to_numpy(), mu.isel(model=1).to_numpy())
+    assert float(mu.std("sample").isel(model=0).max()) > 0.01  # the family itself is uncertain
