@@ -22,11 +22,14 @@ import tempfile  # noqa: E402
 
 import jax  # noqa: E402
 
+from sloth_bayes.model import ModelConfig  # noqa: E402
+
 _JAX_CACHE = tempfile.mkdtemp(prefix="sloth_bayes_jax_")
 atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
 jax.config.update("jax_compilation_cache_dir", _JAX_CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
+SIM_CONFIG = ModelConfig(n_skills=2, size_curvature=True)
 QUICK = dict(chains=2, warmup=150, draws=150, svi_steps=400, svi_restarts=2)
 
 
@@ -45,11 +48,11 @@ def real_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def simulated():
-    """A small simulated leaderboard (K=2) and its generating parameters."""
-    from sloth_bayes.model import ModelConfig
+    """A small simulated leaderboard (K=2, with the optional size curvature, so that its
+    code paths are exercised) and its generating parameters."""
     from sloth_bayes.simulate import simulate_table
 
-    return simulate_table(config=ModelConfig(n_skills=2), seed=3)
+    return simulate_table(config=SIM_CONFIG, seed=3)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +60,7 @@ def sim_fit(simulated):
     from sloth_bayes import SlothBayes
 
     table, _ = simulated
-    return SlothBayes(2, **QUICK).fit(table, seed=0, progress_bar=False)
+    return SlothBayes(config=SIM_CONFIG, **QUICK).fit(table, seed=0, progress_bar=False)
 
 
 @pytest.fixture(scope="session")

@@ -267,7 +267,7 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
 
     table, _ = simulated
     model = sim_fit
-    assert "size_curvature" in model.idata_.posterior  # the default model has the term
+    assert "size_curvature" in model.idata_.posterior  # the fixture's model has the term
     clean, _ = validate_table(table)
     enc = encoding_of(model.idata_)
     data = encode(clean, enc, model.config.n_skills)
