@@ -10,9 +10,9 @@ Structure (see ``MODEL.md`` of the project):
 * ``theta_i = alpha_sub(i) + delta * instruct_i + x_i B + gamma q_i + (x_i - xbar_c) dB_c
   + eps_i`` with ``x_i = (z_size, z_tokens, z_size * z_tokens)`` standardised log size / log
   tokens and ``q_i`` = ``z_size^2`` made orthogonal to 1 and ``z_size`` (:func:`size_bend`);
-  ``gamma`` (per skill, shared by all families) bends the law in log size (concave on the
-  leaderboard: each doubling of size gains a little less), so a family's smallest model sits
-  below the straight line through its family;
+  the optional ``gamma`` (per skill, shared by all families) bends the law in log size
+  (concave on the leaderboard: each doubling of size gains a little less), so a family's
+  smallest model sits below the straight line through its family;
 * coarse-family efficiencies ``alpha_coarse ~ N(0, sigma_coarse^2)``; a sub-family
   is centred on its coarse family (``alpha_sub = alpha_coarse + sigma_sub * z``);
 * families deviate a little from the shared slopes (``dB ~ N(0, tau^2)``), pivoting on
@@ -75,12 +75,13 @@ class ModelConfig:
         ``"sub"``-family, both (``"nested"``) or ``"none"``; ``family_bench_scale`` is the
         half-normal scale of its per-benchmark spread.
     size_curvature : a shared quadratic term in standardised log size per skill (normal prior,
-        scale ``curvature_scale``; the covariate is :func:`size_bend`). Skills are concave in log size (the full table's posterior:
-        -0.19 and -0.12 logits per squared sd for skills 1 and 3), so a family's smallest model
-        sits below the straight law. Without the term, forecasts from it fall short: lofo-1 MAE
-        4.01 -> 3.53 points (v1, pooled) with it, and the bias shrinks from -1.5 to -0.7. Off
-        by default: a parabola extrapolates badly from a very small model (qwen1.5 forecast
-        from its 0.5B: 40 of 78 scores inside the 90% intervals, against 66 without it).
+        scale ``curvature_scale``; the covariate is :func:`size_bend`). Skills are concave in
+        log size (the full table's posterior: -0.19 and -0.12 logits per squared sd for
+        skills 1 and 3), so a family's smallest model sits below the straight law. Without
+        the term, forecasts from it fall short: lofo-1 MAE 4.01 -> 3.53 points (v1, pooled),
+        bias -1.5 -> -0.7. Off by default: a parabola extrapolates badly from a very small
+        model (qwen1.5 forecast from its 0.5B: 40 of 78 scores inside the 90% intervals,
+        against 66 without it).
     instruct_bench : a per-benchmark logit shift of instruct/chat models on top of the
         per-skill ``instruct_shift`` (instruction tuning moves IFEval and GSM8K more than
         its skills explain); ``instruct_bench_scale`` its normal prior scale.
