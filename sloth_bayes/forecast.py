@@ -117,15 +117,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     has_llm = "z_llm" in post
     if has_llm:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
-    drawn: dict = {}
-
-    def once(key, shape):
-        """Standard-normal draws of what the fit never saw, one set per unseen (sub-)family:
-        its queries share them, so joint forecasts (e.g. a 70B against a 7B) are coherent."""
-        if key not in drawn:
-            drawn[key] = rng.standard_normal((n_s,) + shape)
-        return drawn[key]
-
+    once = _draws_per_group(rng, n_s)
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
@@ -162,7 +154,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
                 e = post["sigma_llm"] * rng.standard_normal((n_s, k))
             theta[:, i] += e
 
-    offset, offset_plug = _bench_offsets(post, enc, q, rng)
+    offset, offset_plug = _bench_offsets(post, enc, q, rng, once)
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
     floor = np.asarray(enc.floor)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
@@ -191,11 +183,28 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     )
 
 
-def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng) -> tuple[np.ndarray, np.ndarray]:
+def _draws_per_group(rng, n_s: int):
+    """``once(key, shape)``: standard-normal draws (n_s, *shape) of what the fit never saw,
+    made once per unseen (sub-)family ``key``: its queries share them, so joint forecasts
+    (e.g. a 70B against a 7B of one new family) are coherent."""
+    drawn: dict = {}
+
+    def once(key, shape):
+        if key not in drawn:
+            drawn[key] = rng.standard_normal((n_s,) + tuple(shape))
+        return drawn[key]
+
+    return once
+
+
+def _bench_offsets(
+    post: dict, enc: Encoding, q: pd.DataFrame, rng, once=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Benchmark-specific logit terms of the queries, (S, Q, J) draws and (Q, J) plug-in:
     the instruct shift per benchmark and the family's own benchmark profile (a family the
     fit has seen keeps its posterior profile, an unseen one draws a new profile)."""
     n_s, n_j = post["difficulty"].shape
+    once = once or _draws_per_group(rng, n_s)
     off, plug = np.zeros((n_s, len(q), n_j)), np.zeros((len(q), n_j))
     if "instruct_bench" in post:
         shift = np.asarray(orthogonal_to(post["instruct_bench"][:, None, :], post["loadings"]))
@@ -207,11 +216,12 @@ def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng) -> tuple[np.
         sigma = post[f"sigma_{site}"]  # (S, J)
         profiles = sigma[:, None, :] * _centred(post[f"z_{site}"])  # (S, G, J)
         groups = q[col].astype(str).tolist()
-        unseen = {g: rng.standard_normal((n_s, n_j)) for g in dict.fromkeys(groups) if g not in names}
-        # an unseen family draws one new profile, shared by its queries
-        fresh = sigma[:, None, :] * np.stack([unseen.get(g, np.zeros((n_s, n_j))) for g in groups], axis=1)
         seen = [names.index(g) if g in names else -1 for g in groups]
-        u = np.where(np.array(seen)[None, :, None] >= 0, profiles[:, seen], fresh)
+        # a seen family keeps its profile; an unseen one draws one, shared by its queries
+        u = np.stack(
+            [profiles[:, i] if i >= 0 else sigma * once((site, g), (n_j,)) for g, i in zip(groups, seen)],
+            axis=1,
+        )
         u = np.asarray(orthogonal_to(u, post["loadings"]))
         off += u
         # the plug-in (a point fit) knows the profiles of seen families, assumes none for new ones
