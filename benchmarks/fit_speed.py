@@ -1,7 +1,7 @@
 """Time the default fit of the leaderboard table and print a table.
 
     python benchmarks/fit_speed.py [DATA.csv] [--chains 4 --warmup 1000 --draws 1000
-                                             --chain-method parallel]
+                                             --chain-method parallel --seed 0 --repeat 1]
 
 Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
 min bulk ESS per second over all free parameters, divergences, max R-hat, JAX backend.
@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--skills", type=int, default=None)
     p.add_argument("--chain-method", default="parallel")
-    p.add_argument("--repeat", type=int, default=1, help="fits with seeds 0, 1, ...")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first fit")
+    p.add_argument("--repeat", type=int, default=1, help="fits with seeds seed, seed + 1, ...")
     p.add_argument("--save", default=None, help="write the first fit here (netCDF), e.g. for compare")
     args = p.parse_args(argv)
 
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
             warmup=args.warmup,
             draws=args.draws,
             chain_method=args.chain_method,
-        ).fit(table, seed=r, progress_bar=False)
+        ).fit(table, seed=args.seed + r, progress_bar=False)
         total = time.perf_counter() - t0
         if args.save and r == 0:
             model.save(args.save)
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
         rep = convergence_report(model.idata_)
         rows.append(
             {
-                "run": r + 1,
+                "seed": args.seed + r,
                 "svi_s": round(info["svi_seconds"], 1),
                 "nuts_s": round(info["nuts_seconds"], 1),
                 "total_s": round(total, 1),

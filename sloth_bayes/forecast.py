@@ -159,7 +159,8 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     floor = np.asarray(enc.floor)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
     mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset))
-    sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :]))
+    sigma_logit = post["sigma_logit"][:, None, :] if "sigma_logit" in post else 0.0
+    sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit))
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
     plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor, offset_plug))
 

@@ -38,6 +38,8 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("instruct_bench")
     if not config.size_curvature:
         off.add("size_curvature")
+    if not config.logit_noise:
+        off.add("sigma_logit")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
     if config.family_bench not in ("sub", "nested"):
@@ -58,6 +60,7 @@ GLOBAL_SITES = (
     "loadings_free",
     "difficulty",
     "sigma_bench",
+    "sigma_logit",
     "instruct_bench",
     "sigma_family_bench",
     "sigma_sub_bench",
@@ -261,6 +264,7 @@ def site_dims() -> dict[str, list[str]]:
         "loadings": ["benchmark", "skill"],
         "difficulty": ["benchmark"],
         "sigma_bench": ["benchmark"],
+        "sigma_logit": ["benchmark"],
         "instruct_bench": ["benchmark"],
         "sigma_family_bench": ["benchmark"],
         "z_family_bench": ["coarse_family", "benchmark"],
