@@ -63,6 +63,7 @@ DEFAULT_GROUPS = (
     "loadings_free",
     "difficulty",
     "sigma_bench",
+    "sigma_logit",
     "sigma_coarse",
     "sigma_sub",
     "sigma_llm",
