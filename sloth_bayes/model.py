@@ -127,6 +127,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         d = dict(d)
+        # fits saved before the logit-scale noise existed had none: keep what they were
+        d.setdefault("logit_noise", False)
         if d.get("anchors") is not None:
             d["anchors"] = tuple(d["anchors"])
         return cls(**d)

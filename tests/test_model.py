@@ -32,3 +32,12 @@ def test_logit_noise_vanishes_at_the_floor_and_the_ceiling():
     old = jnp.sqrt(mu * (1 - mu) / 1000 + 0.02**2)
     np.testing.assert_allclose(observation_sd(mu, 1e-3, 0.02), old, rtol=1e-6)
     assert float(observation_sd(mu, 1e-3, 0.02, 0.25, 0.5)[1]) > float(old[1])
+
+
+def test_a_config_saved_before_the_logit_noise_reads_back_without_it():
+    from sloth_bayes.model import ModelConfig
+
+    old = ModelConfig().to_dict()
+    old.pop("logit_noise")
+    assert ModelConfig.from_dict(old).logit_noise is False
+    assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()
