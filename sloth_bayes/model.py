@@ -92,8 +92,9 @@ class ModelConfig:
         (``bench_noise_scale``, small: it only needs to allow scores a little below chance).
         lofo-1, same sampler and seed, against the additive noise alone (scale 0.03): MAE
         pooled 4.01 -> 3.82 (v1), 2.92 -> 2.67 (v2), 3.58 -> 3.35 (all); v1 50% coverage
-        0.61 -> 0.56; the main job's qwen1.5 forecast from its 0.5B model: MAE 6.3 -> 4.5
-        points, 66 -> 70 of 78 scores inside the 90% intervals.
+        0.61 -> 0.56; the main job's qwen1.5 forecast from its 0.5B model (4 x 300 draws):
+        MAE 6.3 -> 4.5 points, 66 -> 70 of 78 scores inside the 90% intervals (72 with the
+        default 4 x 1000).
     instruct_bench : a per-benchmark logit shift of instruct/chat models on top of the
         per-skill ``instruct_shift`` (instruction tuning moves IFEval and GSM8K more than
         its skills explain); ``instruct_bench_scale`` its normal prior scale.
