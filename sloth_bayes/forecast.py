@@ -28,6 +28,7 @@ from .model import (
     benchmark_mean,
     deviation_pivots,
     observation_sd,
+    identify_profile,
     orthogonal_to,
     size_bend,
     standardise,
@@ -154,7 +155,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
                 e = post["sigma_llm"] * rng.standard_normal((n_s, k))
             theta[:, i] += e
 
-    offset, offset_plug = _bench_offsets(post, enc, q, rng, once)
+    offset, offset_plug = _bench_offsets(post, enc, q, rng, once, profile_anchor_rows(idata, enc))
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
     floor = np.asarray(enc.floor)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
@@ -198,8 +199,16 @@ def _draws_per_group(rng, n_s: int):
     return once
 
 
+def profile_anchor_rows(idata, enc: Encoding) -> np.ndarray | None:
+    """(J,) 1 at the anchors when the fit identifies family profiles by them (else None)."""
+    config = json.loads(idata.attrs.get("sloth_bayes_config", "{}"))
+    if not config.get("profile_anchors", False):
+        return None
+    return np.array([float(b in enc.anchors) for b in enc.benchmarks])
+
+
 def _bench_offsets(
-    post: dict, enc: Encoding, q: pd.DataFrame, rng, once=None
+    post: dict, enc: Encoding, q: pd.DataFrame, rng, once=None, anchor_rows=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Benchmark-specific logit terms of the queries, (S, Q, J) draws and (Q, J) plug-in:
     the instruct shift per benchmark and the family's own benchmark profile (a family the
@@ -223,7 +232,7 @@ def _bench_offsets(
             [profiles[:, i] if i >= 0 else sigma * once((site, g), (n_j,)) for g, i in zip(groups, seen)],
             axis=1,
         )
-        u = np.asarray(orthogonal_to(u, post["loadings"]))
+        u = np.asarray(identify_profile(u, post["loadings"], anchor_rows))
         off += u
         # the plug-in (a point fit) knows the profiles of seen families, assumes none for new ones
         plug += np.where(np.array(seen)[:, None] >= 0, u.mean(0), 0.0)

@@ -41,3 +41,43 @@ def test_a_config_saved_before_the_logit_noise_reads_back_without_it():
     old.pop("logit_noise")
     assert ModelConfig.from_dict(old).logit_noise is False
     assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()
+
+
+def test_a_config_saved_before_anchor_profiles_reads_back_as_it_was_fitted():
+    from sloth_bayes.model import ModelConfig
+
+    old = ModelConfig().to_dict()
+    for key in ("profile_anchors", "scale_prior"):
+        old.pop(key)
+    config = ModelConfig.from_dict(old)
+    assert config.profile_anchors is False and config.scale_prior == "half_normal"
+
+
+def test_gamma_scale_prior_has_the_stated_mean_and_no_mass_at_zero():
+    """``scale_prior(s)`` with ``"gamma"``: mean ``s`` and a density that vanishes at 0 (so a
+    spread near 0 is not a funnel's neck); the half-normal one keeps its mode at 0."""
+    from sloth_bayes.model import ModelConfig, scale_prior
+
+    gamma = scale_prior(0.3, ModelConfig(scale_prior="gamma"))
+    draws = gamma.sample(jax.random.PRNGKey(0), (200_000,))
+    np.testing.assert_allclose(float(draws.mean()), 0.3, rtol=0.01)
+    near_zero, at_mean = gamma.log_prob(jnp.array([1e-6, 0.3]))
+    assert float(near_zero) < float(at_mean) - 10.0
+    half = scale_prior(0.3, ModelConfig(scale_prior="half_normal"))
+    assert float(half.log_prob(1e-6)) > float(half.log_prob(0.3))
+
+
+def test_anchor_identified_profiles_leave_the_anchors_to_the_skills():
+    """With anchor identification the anchors' profile entries are 0 and the others are
+    untouched; the orthogonal one has no component along the loadings."""
+    from sloth_bayes.model import identify_profile
+
+    rng = np.random.default_rng(1)
+    u = jnp.asarray(rng.standard_normal((5, 4)))  # 5 families, 4 benchmarks
+    loadings = jnp.asarray(np.abs(rng.standard_normal((4, 2))))
+    anchors = np.array([1.0, 0.0, 1.0, 0.0])
+    out = np.asarray(identify_profile(u, loadings, anchors))
+    np.testing.assert_allclose(out[:, [0, 2]], 0.0)
+    np.testing.assert_allclose(out[:, [1, 3]], np.asarray(u)[:, [1, 3]])
+    ortho = np.asarray(identify_profile(u, loadings))
+    np.testing.assert_allclose(ortho @ np.asarray(loadings), 0.0, atol=1e-5)
