@@ -40,7 +40,7 @@ Structure (see ``MODEL.md`` of the project):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
 
 import jax
@@ -70,7 +70,7 @@ class ModelConfig:
     Attributes
     ----------
     n_skills : number of latent skills K (3: the leaderboard table's PSIS-LOO and the lofo-1
-        backtest both prefer it to 2, and its chains meet the convergence thresholds).
+        backtest both prefer it to 2).
     anchors : benchmarks whose loadings form the lower-triangular anchor block (first K
         used); ``None`` picks from :data:`ANCHOR_PREFERENCE` among the fitted benchmarks.
     slope_deviations : let coarse families deviate from the shared slopes.
@@ -157,6 +157,12 @@ class ModelConfig:
         d.setdefault("logit_noise", False)
         d.setdefault("profile_anchors", False)
         d.setdefault("scale_prior", "half_normal")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"the stored model configuration has options this version of sloth_bayes does "
+                f"not know: {unknown}. Load the fit with the version that wrote it."
+            )
         if d.get("anchors") is not None:
             d["anchors"] = tuple(d["anchors"])
         return cls(**d)

@@ -81,3 +81,15 @@ def test_anchor_identified_profiles_leave_the_anchors_to_the_skills():
     np.testing.assert_allclose(out[:, [1, 3]], np.asarray(u)[:, [1, 3]])
     ortho = np.asarray(identify_profile(u, loadings))
     np.testing.assert_allclose(ortho @ np.asarray(loadings), 0.0, atol=1e-5)
+
+
+def test_a_config_with_unknown_options_is_refused_by_name():
+    import pytest
+
+    from sloth_bayes.model import ModelConfig
+
+    stored = dict(ModelConfig().to_dict(), warp_drive=True)
+    with pytest.raises(ValueError, match="warp_drive"):
+        ModelConfig.from_dict(stored)
+    with pytest.raises(ValueError, match="scale_prior"):
+        ModelConfig(scale_prior="cauchy")
