@@ -186,8 +186,10 @@ def convergence_report(
     post = _posterior(idata)
     if var_names is not None:
         post = post[list(var_names)]
-    elif "loadings" in post and "loadings_free" in post:
-        post = post.drop_vars("loadings_free")  # the free entries of ``loadings``, again
+    elif "loadings" in post:
+        # the free entries of ``loadings`` again, and (folded loadings) their sign, which
+        # no chain's likelihood sees
+        post = post.drop_vars([v for v in ("loadings_free", "loadings_unfolded") if v in post])
     n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     masks = _finite_elements(post)
     rhat = _quiet(az.rhat, post) if n_chains > 1 else post.isel(chain=0, draw=0) * np.nan

@@ -40,6 +40,7 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("size_curvature")
     if not config.logit_noise:
         off.add("sigma_logit")
+    off.add("loadings_free" if config.folded_loadings else "loadings_unfolded")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
     if config.family_bench not in ("sub", "nested"):
@@ -58,6 +59,7 @@ GLOBAL_SITES = (
     "tau_slope",
     "sigma_llm",
     "loadings_free",
+    "loadings_unfolded",
     "difficulty",
     "sigma_bench",
     "sigma_logit",
@@ -261,6 +263,7 @@ def site_dims() -> dict[str, list[str]]:
         "sigma_llm": ["skill"],
         "z_llm": ["llm", "skill"],
         "loadings_free": ["loading_free"],
+        "loadings_unfolded": ["loading_free"],
         "loadings": ["benchmark", "skill"],
         "difficulty": ["benchmark"],
         "sigma_bench": ["benchmark"],

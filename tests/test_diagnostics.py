@@ -38,6 +38,7 @@ def synthetic_fit(
     alpha=None,
     loadings=None,
     n_cells=10,
+    extra=None,
 ):
     """A fit-shaped DataTree with iid normal draws (well mixed) unless told otherwise.
 
@@ -73,6 +74,7 @@ def synthetic_fit(
         "difficulty": normal(len(BENCH)),
         "sigma_bench": np.abs(normal(len(BENCH))),
         "z_sub": normal(len(FAMS), 2),
+        **(extra or {}),
     }
     idata = az.from_dict(
         {
@@ -137,6 +139,16 @@ def test_well_mixed_chains_pass():
     assert "Converged" in report.text()
     frame = report.to_frame()
     assert frame["ok"].all() and {"value", "threshold"} <= set(frame.columns)
+
+
+def test_the_sign_of_folded_loadings_is_not_a_convergence_failure():
+    """Folded loadings are ``|x|``: each chain may keep its own sign of ``x``, which no
+    likelihood sees. The report checks ``loadings``, not ``x``."""
+    x = np.abs(np.random.default_rng(5).normal(2.0, 0.1, size=(2, 1000, 5)))
+    x[1] *= -1.0  # chain 2 on the other sign
+    report = convergence_report(synthetic_fit(extra={"loadings_unfolded": x}))
+    assert report.ok, report.text()
+    assert "loadings_unfolded" not in report.groups.index
 
 
 def test_chains_in_different_modes_are_flagged():

@@ -1,5 +1,7 @@
 """Inference settings that depend on the model configuration."""
 
+from dataclasses import replace
+
 from sloth_bayes.inference import GLOBAL_SITES, _global_sites
 from sloth_bayes.model import ModelConfig
 
@@ -8,12 +10,15 @@ def test_dense_block_drops_sites_of_switched_off_terms():
     everything = ModelConfig(
         llm_residual=True, family_bench="nested", instruct_bench=True, size_curvature=True
     )
-    assert _global_sites(everything) == GLOBAL_SITES
+    # one of the two parameterisations of the free loadings: their sampled site
+    assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_free"}
+    log_space = replace(everything, folded_loadings=False)
+    assert set(GLOBAL_SITES) - set(_global_sites(log_space)) == {"loadings_unfolded"}
     assert "size_curvature" not in _global_sites(ModelConfig(size_curvature=False))
     assert "sigma_sub_bench" not in _global_sites(ModelConfig(family_bench="coarse"))
     reduced = _global_sites(ModelConfig(slope_deviations=False, llm_residual=False))
     assert "tau_slope" not in reduced and "sigma_llm" not in reduced
-    assert "loadings_free" in reduced
+    assert "loadings_unfolded" in reduced
 
 
 def test_mean_field_fit_recovers_a_known_gaussian_posterior():
