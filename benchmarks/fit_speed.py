@@ -4,7 +4,8 @@
                                              --chain-method parallel --seed 0 --repeat 1]
 
 Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
-min bulk ESS per second over all free parameters, divergences, max R-hat, JAX backend.
+min bulk ESS per second over all free parameters, divergences, max R-hat, the parameters
+where the worst R-hat and bulk ESS are, JAX backend.
 Compilation is part of the NUTS figure (NumPyro compiles inside ``run``); a second run in
 the same process (``--repeat 2``) shows the cost without it.
 """
@@ -64,6 +65,8 @@ def main(argv=None) -> int:
                 "min_ess_per_s": round(rep.min_ess_bulk / total, 2),
                 "divergences": rep.divergences,
                 "max_rhat": round(rep.max_rhat, 4),
+                "max_rhat_at": rep.max_rhat_parameter,
+                "min_ess_at": rep.min_ess_bulk_parameter,
                 "backend": info["jax_backend"],
                 "chains": f"{args.chains} {info['chain_method_used']}",
                 "cores": os.cpu_count(),
