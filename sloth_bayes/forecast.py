@@ -25,11 +25,14 @@ import xarray as xr
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, validate_queries
 from .model import (
     Encoding,
+    ModelConfig,
     benchmark_mean,
     deviation_pivots,
     identify_profile,
+    loading_mask,
     observation_sd,
     orthogonal_to,
+    profile_anchor_rows,
     size_bend,
     standardise,
     tokens_prior,
@@ -155,7 +158,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
                 e = post["sigma_llm"] * rng.standard_normal((n_s, k))
             theta[:, i] += e
 
-    offset, offset_plug = _bench_offsets(post, enc, q, rng, once, profile_anchor_rows(idata, enc))
+    offset, offset_plug = _bench_offsets(post, enc, q, rng, once, anchor_rows_of(idata, enc))
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
     floor = np.asarray(enc.floor)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
@@ -199,12 +202,10 @@ def _draws_per_group(rng, n_s: int):
     return once
 
 
-def profile_anchor_rows(idata, enc: Encoding) -> np.ndarray | None:
-    """(J,) 1 at the anchors when the fit identifies family profiles by them (else None)."""
-    config = json.loads(idata.attrs.get("sloth_bayes_config", "{}"))
-    if not config.get("profile_anchors", False):
-        return None
-    return np.array([float(b in enc.anchors) for b in enc.benchmarks])
+def anchor_rows_of(idata, enc: Encoding) -> np.ndarray | None:
+    """The fit's :func:`~sloth_bayes.model.profile_anchor_rows`, from its stored config."""
+    config = ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
+    return profile_anchor_rows(loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors)), config)
 
 
 def _bench_offsets(

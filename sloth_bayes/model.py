@@ -506,11 +506,12 @@ def identify_profile(u, loadings, anchor_rows=None):
     return u * (1.0 - jnp.asarray(anchor_rows))
 
 
-def _anchor_rows(data: ModelData, config: ModelConfig):
-    """(J,) 1 at the anchor benchmarks when profiles are identified by them, else None."""
+def profile_anchor_rows(mask: np.ndarray, config: ModelConfig) -> np.ndarray | None:
+    """(J,) 1 at the anchor benchmarks (rows of the loading ``mask`` with a loading fixed at
+    1) when family profiles are identified by them, else None (the projection)."""
     if not config.profile_anchors:
         return None
-    return (np.asarray(data.loading_mask) == 2.0).any(axis=1).astype(float)
+    return (np.asarray(mask) == 2.0).any(axis=1).astype(float)
 
 
 def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: ModelConfig, loadings):
@@ -522,7 +523,7 @@ def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: Mo
         sigma = numpyro.sample(f"sigma_{name}", scale_prior(config.family_bench_scale, config))
     with numpyro.plate(f"{name}_group", n_groups, dim=-2), numpyro.plate("benchmark", n_bench, dim=-1):
         z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
-    u = identify_profile(sigma * _centre(z), loadings, _anchor_rows(data, config))
+    u = identify_profile(sigma * _centre(z), loadings, profile_anchor_rows(data.loading_mask, config))
     return u[group_of_llm[data.obs_row], data.obs_col]
 
 

@@ -741,7 +741,7 @@ def rank_plot(idata, var_names: Sequence[str] | str = ("slopes", "instruct_shift
 def _llm_offsets(tree, enc) -> np.ndarray:
     """The benchmark-specific logit terms (family profiles, instruct shift per benchmark) of
     the fit's own LLMs, (S, N, J), exactly as forecasts build them."""
-    from .forecast import _bench_offsets, profile_anchor_rows
+    from .forecast import _bench_offsets, anchor_rows_of
 
     cd = tree.constant_data
     names = ("difficulty", "loadings", "instruct_bench", "sigma_family_bench", "z_family_bench",
@@ -754,7 +754,8 @@ def _llm_offsets(tree, enc) -> np.ndarray:
             INSTRUCT: cd["llm_instruct"].to_numpy(),
         }
     )
-    return _bench_offsets(post, enc, llms, np.random.default_rng(0), None, profile_anchor_rows(tree, enc))[0]
+    rng = np.random.default_rng(0)
+    return _bench_offsets(post, enc, llms, rng, anchor_rows=anchor_rows_of(tree, enc))[0]
 
 
 def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
