@@ -34,6 +34,7 @@ from .model import (
     orthogonal_to,
     profile_anchor_rows,
     size_bend,
+    slope_deviation,
     standardise,
     tokens_prior,
 )
@@ -58,7 +59,7 @@ def encoding_of(idata) -> Encoding:
     return Encoding(**json.loads(idata.attrs["sloth_bayes_encoding"]))
 
 
-def _flat(idata, name: str) -> np.ndarray:
+def flat_draws(idata, name: str) -> np.ndarray:
     """Posterior draws of ``name`` with chain and draw merged into a leading sample axis."""
     da = idata.posterior[name]
     return da.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
@@ -75,7 +76,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     q = validate_queries(queries)
     enc = encoding_of(idata)
     rng = np.random.default_rng(seed)
-    post = {v: _flat(idata, v) for v in idata.posterior.data_vars}
+    post = {v: flat_draws(idata, v) for v in idata.posterior.data_vars}
     n_s = post["slopes"].shape[0]
     k = post["slopes"].shape[-1]
     n_q = len(q)
@@ -122,6 +123,9 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     if has_llm:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
     once = _draws_per_group(rng, n_s)
+    if has_dev:
+        dev_fit = fitted_deviations(post)  # (S, C, 3, K)
+        half_df = model_config(idata).deviation_df / 2.0
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
@@ -141,14 +145,16 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         theta[:, i] += a
         theta_plug[i] += a_plug
         if has_dev:
-            tau = post["tau_slope"][:, :, None]
             if coarse in enc.coarse:
                 pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
-                dev = tau * post["z_slope"][:, enc.coarse.index(coarse)]
+                dev = dev_fit[:, enc.coarse.index(coarse)]
                 theta_plug[i] += (x_plug[i] - pivot) @ dev.mean(0)
             else:
                 pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
-                dev = tau * once(("deviation", coarse), (3, k))
+                w = None
+                if "w_slope" in post:  # a new family's own mixing weight, from its prior
+                    w = once(("w", coarse), (1,), lambda size: rng.gamma(half_df, 1.0 / half_df, size))
+                dev = slope_deviation(post["tau_slope"], once(("deviation", coarse), (1, 3, k)), w)[:, 0]
             theta[:, i] += np.einsum("sc,sck->sk", x[:, i] - pivot, dev)
         if has_llm:
             if name in llm_index:
@@ -194,17 +200,27 @@ def _draws_per_group(rng, n_s: int):
     (e.g. a 70B against a 7B of one new family) are coherent."""
     drawn: dict = {}
 
-    def once(key, shape):
+    def once(key, shape, sampler=None):
         if key not in drawn:
-            drawn[key] = rng.standard_normal((n_s,) + tuple(shape))
+            drawn[key] = (sampler or rng.standard_normal)((n_s,) + tuple(shape))
         return drawn[key]
 
     return once
 
 
+def model_config(idata) -> ModelConfig:
+    """The model configuration stored with a fit."""
+    return ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
+
+
+def fitted_deviations(post: dict) -> np.ndarray:
+    """Slope deviations (S, C, 3, K) of the fit's coarse families, from flat posterior draws."""
+    return slope_deviation(post["tau_slope"], post["z_slope"], post.get("w_slope"))
+
+
 def anchor_rows_of(idata, enc: Encoding) -> np.ndarray | None:
     """The fit's :func:`~sloth_bayes.model.profile_anchor_rows`, from its stored config."""
-    config = ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
+    config = model_config(idata)
     return profile_anchor_rows(loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors)), config)
 
 

@@ -260,6 +260,7 @@ def site_dims() -> dict[str, list[str]]:
         "tokens_latent": ["llm_missing_tokens"],
         "tau_slope": ["covariate"],
         "z_slope": ["coarse_family", "covariate", "skill"],
+        "w_slope": ["coarse_family"],
         "sigma_llm": ["skill"],
         "z_llm": ["llm", "skill"],
         "loadings_free": ["loading_free"],
@@ -309,6 +310,8 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         ),
     }
     dims = site_dims()
+    if config.deviation_per_skill:
+        dims["tau_slope"] = ["covariate", "skill"]
     dims.update(
         {
             "cell_llm": ["cell"],

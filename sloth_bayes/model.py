@@ -120,6 +120,12 @@ class ModelConfig:
         share a total (a v2 benchmark's split between two correlated skills) lie on a curved
         ridge. Full table, 4 x 1000: min bulk ESS 126 -> 373 and R-hat 1.044 -> 1.007 at
         seed 2, 383 -> 403 at seed 0; fits take ~40% longer.
+    heavy_deviations : each coarse family's slope deviations are divided by ``sqrt(w_c)``,
+        ``w_c ~ Gamma(deviation_df / 2, deviation_df / 2)``: a multivariate Student-t of
+        ``deviation_df`` degrees per family. A few families that scale unlike the others
+        (falcon, qwen1.5, codellama) then widen their own extrapolations, not everyone's.
+    deviation_per_skill : the spread ``tau_slope`` of the slope deviations per covariate and
+        skill (else per covariate, shared by the skills).
     scale_prior : prior of every spread (``sigma_*``, ``tau_slope``): ``"gamma"``, Gamma(2,
         2 / scale) with mean ``scale`` and no mass at 0, or ``"half_normal"`` (scale
         ``scale``). The half-normal's mode at 0 let small spreads (ARC's profile scale,
@@ -151,6 +157,9 @@ class ModelConfig:
     profile_anchors: bool = True
     scale_prior: str = "gamma"  # "half_normal" | "gamma"
     folded_loadings: bool = True
+    heavy_deviations: bool = False
+    deviation_df: float = 4.0
+    deviation_per_skill: bool = False
 
     def __post_init__(self):
         for name, allowed in (("family_bench", FAMILY_BENCH), ("scale_prior", SCALE_PRIORS)):
@@ -168,6 +177,8 @@ class ModelConfig:
         d.setdefault("profile_anchors", False)
         d.setdefault("scale_prior", "half_normal")
         d.setdefault("folded_loadings", False)
+        d.setdefault("heavy_deviations", False)
+        d.setdefault("deviation_per_skill", False)
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(
@@ -527,6 +538,18 @@ def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: Mo
     return u[group_of_llm[data.obs_row], data.obs_col]
 
 
+def slope_deviation(tau, z, w=None):
+    """Slope deviations (..., C, 3, K) of coarse families: ``tau[c] * z / sqrt(w)`` (``w``:
+    the per-family mixing weights of ``heavy_deviations``, None for normal deviations).
+    ``tau`` is (..., 3) or, per skill, (..., 3, K). Works on JAX arrays (the model) and on
+    NumPy posterior draws (forecasts, plots)."""
+    per_skill = tau.ndim == z.ndim - 1
+    dev = (tau[..., None, :, :] if per_skill else tau[..., None, :, None]) * z
+    if w is None:
+        return dev
+    return dev / (w[..., :, None, None] ** 0.5)
+
+
 def _pivots(data: ModelData):
     """(C, 3) mean ``x_fill`` of each coarse family's LLMs with a cell in the likelihood (0 for
     a family without any, e.g. held out by a backtest mask): :func:`family_centres` in JAX."""
@@ -580,13 +603,19 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
             curv = numpyro.sample("size_curvature", dist.Normal(0.0, config.curvature_scale))
         theta = theta + jnp.asarray(data.size_bend)[:, None] * curv
     if config.slope_deviations:
+        tau_shape = [3, k] if config.deviation_per_skill else [3]
         tau = numpyro.sample(
-            "tau_slope", scale_prior(config.deviation_scale, config).expand([3]).to_event(1)
+            "tau_slope",
+            scale_prior(config.deviation_scale, config).expand(tau_shape).to_event(len(tau_shape)),
         )
         dz = numpyro.sample(
             "z_slope", dist.Normal(0.0, 1.0).expand([data.n_coarse, 3, k]).to_event(3)
         )
-        dev = tau[:, None] * dz  # (C, 3, K)
+        w = None
+        if config.heavy_deviations:
+            half_df = config.deviation_df / 2.0
+            w = numpyro.sample("w_slope", dist.Gamma(half_df, half_df).expand([data.n_coarse]).to_event(1))
+        dev = slope_deviation(tau, dz, w)  # (C, 3, K)
         # pivot on the family's mean covariates: a deviation tilts the family's law around
         # its own models (else, in a family trained on one token count, the tokens deviation
         # is a second intercept: a ridge with alpha_coarse that shrinks NUTS's step size)

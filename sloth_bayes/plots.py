@@ -28,7 +28,8 @@ import xarray as xr
 from matplotlib.colors import Normalize
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
-from .forecast import encoding_of, predictive_draws
+from .forecast import encoding_of, fitted_deviations, predictive_draws
+from .forecast import flat_draws as _draws
 from .model import benchmark_mean, deviation_pivots, observation_sd, size_bend
 
 __all__ = [
@@ -69,12 +70,6 @@ def _tree(obj) -> xr.DataTree:
         obj._check_fitted()
         return obj.idata_
     raise TypeError(f"expected a fitted SlothBayes or its DataTree (idata_), got {type(obj).__name__}")
-
-
-def _draws(tree, name: str) -> np.ndarray:
-    """Posterior draws of ``name`` with (chain, draw) merged into a leading sample axis."""
-    da = tree.posterior[name]
-    return da.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
 
 
 def _interval(x: np.ndarray, prob: float, axis: int = 0):
@@ -440,6 +435,12 @@ def instruct_shift_plot(idata, *, prob: float = 0.9, ax=None):
     return ax
 
 
+def _fitted_deviations(tree) -> np.ndarray:
+    """(S, C, 3, K) slope deviations of the fit's coarse families."""
+    names = [n for n in ("tau_slope", "z_slope", "w_slope") if n in tree.posterior]
+    return fitted_deviations({n: _draws(tree, n) for n in names})
+
+
 def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
     """Draws of the skills (S, G, K) of a sub-family of the fit along a covariate path, without
     the per-LLM residual."""
@@ -452,7 +453,7 @@ def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
         theta = theta + size_bend(enc, np.asarray(size_z))[None, :, None] * _draws(tree, "size_curvature")[:, None]
     if "z_slope" in tree.posterior:
         c = enc.sub_coarse[f]
-        dev = _draws(tree, "tau_slope")[:, :, None] * _draws(tree, "z_slope")[:, c]
+        dev = _fitted_deviations(tree)[:, c]
         theta = theta + np.einsum("gc,sck->sgk", x - deviation_pivots(enc, [enc.coarse[c]]), dev)
     return theta
 
@@ -480,7 +481,7 @@ def llm_skills(idata) -> np.ndarray:
     if "z_slope" in tree.posterior:
         names = cd["llm_coarse_family"].to_numpy().astype(str)
         coarse = [enc.coarse.index(c) for c in names]
-        dev = _draws(tree, "tau_slope")[:, None, :, None] * _draws(tree, "z_slope")[:, coarse]
+        dev = _fitted_deviations(tree)[:, coarse]
         theta = theta + np.einsum("snc,snck->snk", x - deviation_pivots(enc, names), dev)
     theta = theta + np.einsum("snc,sck->snk", x, slopes)
     if "eps_llm" in tree.posterior:
