@@ -125,7 +125,6 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     once = _draws_per_group(rng, n_s)
     if has_dev:
         dev_fit = fitted_deviations(post)  # (S, C, 3, K)
-        half_df = model_config(idata).deviation_df / 2.0
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
@@ -151,10 +150,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
                 theta_plug[i] += (x_plug[i] - pivot) @ dev.mean(0)
             else:
                 pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
-                w = None
-                if "w_slope" in post:  # a new family's own mixing weight, from its prior
-                    w = once(("w", coarse), (1,), lambda size: rng.gamma(half_df, 1.0 / half_df, size))
-                dev = slope_deviation(post["tau_slope"], once(("deviation", coarse), (1, 3, k)), w)[:, 0]
+                dev = slope_deviation(post["tau_slope"], once(("deviation", coarse), (1, 3, k)))[:, 0]
             theta[:, i] += np.einsum("sc,sck->sk", x[:, i] - pivot, dev)
         if has_llm:
             if name in llm_index:
@@ -200,9 +196,9 @@ def _draws_per_group(rng, n_s: int):
     (e.g. a 70B against a 7B of one new family) are coherent."""
     drawn: dict = {}
 
-    def once(key, shape, sampler=None):
+    def once(key, shape):
         if key not in drawn:
-            drawn[key] = (sampler or rng.standard_normal)((n_s,) + tuple(shape))
+            drawn[key] = rng.standard_normal((n_s,) + tuple(shape))
         return drawn[key]
 
     return once
@@ -215,7 +211,7 @@ def model_config(idata) -> ModelConfig:
 
 def fitted_deviations(post: dict) -> np.ndarray:
     """Slope deviations (S, C, 3, K) of the fit's coarse families, from flat posterior draws."""
-    return slope_deviation(post["tau_slope"], post["z_slope"], post.get("w_slope"))
+    return slope_deviation(post["tau_slope"], post["z_slope"])
 
 
 def anchor_rows_of(idata, enc: Encoding) -> np.ndarray | None:

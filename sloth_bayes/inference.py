@@ -260,7 +260,6 @@ def site_dims() -> dict[str, list[str]]:
         "tokens_latent": ["llm_missing_tokens"],
         "tau_slope": ["covariate"],
         "z_slope": ["coarse_family", "covariate", "skill"],
-        "w_slope": ["coarse_family"],
         "sigma_llm": ["skill"],
         "z_llm": ["llm", "skill"],
         "loadings_free": ["loading_free"],

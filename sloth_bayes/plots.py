@@ -437,8 +437,7 @@ def instruct_shift_plot(idata, *, prob: float = 0.9, ax=None):
 
 def _fitted_deviations(tree) -> np.ndarray:
     """(S, C, 3, K) slope deviations of the fit's coarse families."""
-    names = [n for n in ("tau_slope", "z_slope", "w_slope") if n in tree.posterior]
-    return fitted_deviations({n: _draws(tree, n) for n in names})
+    return fitted_deviations({n: _draws(tree, n) for n in ("tau_slope", "z_slope")})
 
 
 def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):

@@ -95,10 +95,9 @@ def test_a_config_with_unknown_options_is_refused_by_name():
         ModelConfig(scale_prior="cauchy")
 
 
-def test_slope_deviation_scales_per_covariate_or_per_skill_and_by_the_mixing_weight():
-    """``tau * z / sqrt(w)``: ``tau`` per covariate is shared by the skills, per (covariate,
-    skill) it is not; a family's mixing weight ``w`` divides all its deviations by sqrt(w).
-    The same function serves the model (no sample axis) and posterior draws (a leading one)."""
+def test_slope_deviation_spreads_are_per_covariate_or_per_skill():
+    """``tau * z``: ``tau`` per covariate is shared by the skills, per (covariate, skill) it
+    is not. The same function serves the model (no sample axis) and posterior draws."""
     from sloth_bayes.model import slope_deviation
 
     rng = np.random.default_rng(0)
@@ -107,19 +106,16 @@ def test_slope_deviation_scales_per_covariate_or_per_skill_and_by_the_mixing_wei
     np.testing.assert_allclose(slope_deviation(tau, z), tau[None, :, None] * z)
     tau_k = rng.uniform(0.1, 0.5, (3, 4))
     np.testing.assert_allclose(slope_deviation(tau_k, z), tau_k[None] * z)
-    w = np.array([4.0, 0.25])
-    np.testing.assert_allclose(slope_deviation(tau, z, w), tau[None, :, None] * z / np.array([2.0, 0.5])[:, None, None])
-    # posterior draws: a leading sample axis on every argument
-    draws = slope_deviation(np.stack([tau_k, 2 * tau_k]), np.stack([z, z]), np.stack([w, w]))
-    np.testing.assert_allclose(draws[1], 2 * draws[0])
-    np.testing.assert_allclose(draws[0], slope_deviation(tau_k, z, w))
+    # posterior draws: a leading sample axis on both arguments
+    for t in (tau, tau_k):
+        draws = slope_deviation(np.stack([t, 2 * t]), np.stack([z, z]))
+        np.testing.assert_allclose(draws[1], 2 * draws[0])
+        np.testing.assert_allclose(draws[0], slope_deviation(t, z))
 
 
-def test_a_config_saved_before_the_deviation_options_reads_back_without_them():
+def test_a_config_saved_before_per_skill_deviations_reads_back_without_them():
     from sloth_bayes.model import ModelConfig
 
     old = ModelConfig().to_dict()
-    for key in ("heavy_deviations", "deviation_per_skill"):
-        old.pop(key)
-    config = ModelConfig.from_dict(old)
-    assert config.heavy_deviations is False and config.deviation_per_skill is False
+    old.pop("deviation_per_skill")
+    assert ModelConfig.from_dict(old).deviation_per_skill is False
