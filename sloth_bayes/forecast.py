@@ -28,6 +28,7 @@ from .model import (
     ModelConfig,
     benchmark_mean,
     deviation_pivots,
+    deviation_term,
     identify_profile,
     loading_mask,
     observation_sd,
@@ -147,11 +148,12 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             if coarse in enc.coarse:
                 pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
                 dev = dev_fit[:, enc.coarse.index(coarse)]
-                theta_plug[i] += (x_plug[i] - pivot) @ dev.mean(0)
+                theta_plug[i] += deviation_term(x_plug[i] - pivot, dev.mean(0))
             else:
                 pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
-                dev = slope_deviation(post["tau_slope"], once(("deviation", coarse), (1, 3, k)))[:, 0]
-            theta[:, i] += np.einsum("sc,sck->sk", x[:, i] - pivot, dev)
+                z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:])
+                dev = slope_deviation(post["tau_slope"], z_new)[:, 0]
+            theta[:, i] += deviation_term(x[:, i] - pivot, dev)
         if has_llm:
             if name in llm_index:
                 e = eps_fit[:, llm_index[name]]

@@ -258,8 +258,8 @@ def site_dims() -> dict[str, list[str]]:
         "alpha": ["family", "skill"],
         "tokens_shared": ["tokens_group"],
         "tokens_latent": ["llm_missing_tokens"],
-        "tau_slope": ["covariate"],
-        "z_slope": ["coarse_family", "covariate", "skill"],
+        "tau_slope": ["deviation_covariate"],
+        "z_slope": ["coarse_family", "deviation_covariate", "skill"],
         "sigma_llm": ["skill"],
         "z_llm": ["llm", "skill"],
         "loadings_free": ["loading_free"],
@@ -285,6 +285,7 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
     """Coordinates, dims and constant data of a fit's DataTree (shared by both builders)."""
     coords = {
         "covariate": list(COVARIATES),
+        "deviation_covariate": list(COVARIATES[: 3 if config.interaction_deviation else 2]),
         "skill": skill_names(config.n_skills),
         "coarse_family": enc.coarse,
         "family": enc.subfamilies,
@@ -310,7 +311,7 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
     }
     dims = site_dims()
     if config.deviation_per_skill:
-        dims["tau_slope"] = ["covariate", "skill"]
+        dims["tau_slope"] = ["deviation_covariate", "skill"]
     dims.update(
         {
             "cell_llm": ["cell"],

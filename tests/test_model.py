@@ -119,3 +119,18 @@ def test_a_config_saved_before_per_skill_deviations_reads_back_without_them():
     old = ModelConfig().to_dict()
     old.pop("deviation_per_skill")
     assert ModelConfig.from_dict(old).deviation_per_skill is False
+
+
+def test_deviation_term_uses_only_the_covariates_that_deviate():
+    """``deviation_term``: with D = 3 it is ``dx @ dev``; with D = 2 (no interaction
+    deviation) the interaction's distance is ignored, whatever it is."""
+    from sloth_bayes.model import deviation_term
+
+    rng = np.random.default_rng(2)
+    dx = rng.standard_normal((5, 3))  # 5 LLMs' distances from their family's pivot
+    dev3 = rng.standard_normal((5, 3, 2))
+    np.testing.assert_allclose(deviation_term(dx, dev3), np.einsum("nc,nck->nk", dx, dev3), rtol=1e-6)
+    dev2 = dev3[:, :2]
+    far = dx.copy()
+    far[:, 2] += 100.0
+    np.testing.assert_allclose(deviation_term(far, dev2), np.einsum("nc,nck->nk", dx[:, :2], dev2), rtol=1e-6)
