@@ -254,10 +254,7 @@ def test_unknown_tokens_of_one_family_and_size_share_one_latent():
     assert dims["tokens_shared"] == ["tokens_group"]
 
 
-def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
-    """For LLMs of the fit, the forecast's skill-implied score (``mu``) is, draw by draw, the
-    mean the NumPyro model itself gives their observed cells: the forecaster rebuilds skills
-    (slopes, size curvature, slope deviations, instruct shifts, profiles) exactly as the model."""
+def _assert_forecast_is_the_models_own_mean(model, table):
     import jax
     from numpyro.handlers import substitute, trace
 
@@ -265,9 +262,6 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     from sloth_bayes.forecast import encoding_of
     from sloth_bayes.model import encode, skills_model
 
-    table, _ = simulated
-    model = sim_fit
-    assert "size_curvature" in model.idata_.posterior  # the fixture's model has the term
     clean, _ = validate_table(table)
     enc = encoding_of(model.idata_)
     data = encode(clean, enc, model.config.n_skills)
@@ -282,6 +276,29 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     mu_model = jax.vmap(mean_of_cells)({v: post[v].to_numpy() for v in sites})
     mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()  # (S, N, J)
     np.testing.assert_allclose(mu_fc[:, data.obs_row, data.obs_col], np.asarray(mu_model), atol=2e-5)
+
+
+def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
+    """For LLMs of the fit, the forecast's skill-implied score (``mu``) is, draw by draw, the
+    mean the NumPyro model itself gives their observed cells: the forecaster rebuilds skills
+    (slopes, size curvature, slope deviations, instruct shifts, profiles) exactly as the model."""
+    assert "size_curvature" in sim_fit.idata_.posterior  # the fixture's model has the term
+    _assert_forecast_is_the_models_own_mean(sim_fit, simulated[0])
+
+
+def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_interaction(simulated):
+    """The same with the slope-deviation options switched: a spread per covariate and skill,
+    and no deviation of the interaction slope (2 deviating covariates)."""
+    from sloth_bayes import SlothBayes
+    from sloth_bayes.model import ModelConfig
+
+    config = ModelConfig(n_skills=2, deviation_per_skill=True, interaction_deviation=False)
+    model = SlothBayes(config=config, chains=1, warmup=30, draws=30, svi_steps=100, svi_restarts=1)
+    model.fit(simulated[0], seed=0, progress_bar=False)
+    post = model.idata_.posterior
+    assert post["tau_slope"].dims[-2:] == ("deviation_covariate", "skill")
+    assert post.sizes["deviation_covariate"] == 2
+    _assert_forecast_is_the_models_own_mean(model, simulated[0])
 
 
 def test_queries_of_one_unseen_family_share_its_draws(sim_fit, simulated):
