@@ -278,12 +278,32 @@ def _assert_forecast_is_the_models_own_mean(model, table):
     np.testing.assert_allclose(mu_fc[:, data.obs_row, data.obs_col], np.asarray(mu_model), atol=2e-5)
 
 
+def _assert_plotted_skills_are_the_forecasters(model, table):
+    """The skills that the plots rebuild for the fit's LLMs (``plots.llm_skills``), through
+    the loadings, difficulties and the forecaster's benchmark offsets, give the forecaster's
+    skill-implied scores draw by draw."""
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.forecast import _bench_offsets, anchor_rows_of, encoding_of, flat_draws
+    from sloth_bayes.model import benchmark_mean
+    from sloth_bayes.plots import llm_skills
+
+    clean, _ = validate_table(table)
+    tree, enc = model.idata_, encoding_of(model.idata_)
+    post = {v: flat_draws(tree, v) for v in tree.posterior.data_vars}
+    offset, _ = _bench_offsets(post, enc, clean, np.random.default_rng(0), anchor_rows=anchor_rows_of(tree, enc))
+    theta = llm_skills(tree)  # (S, N, K) in the fit's LLM order = the table's
+    mu = benchmark_mean(theta, post["loadings"], post["difficulty"], np.asarray(enc.floor), offset)
+    mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()
+    np.testing.assert_allclose(np.asarray(mu), mu_fc, atol=2e-5)
+
+
 def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     """For LLMs of the fit, the forecast's skill-implied score (``mu``) is, draw by draw, the
     mean the NumPyro model itself gives their observed cells: the forecaster rebuilds skills
     (slopes, size curvature, slope deviations, instruct shifts, profiles) exactly as the model."""
     assert "size_curvature" in sim_fit.idata_.posterior  # the fixture's model has the term
     _assert_forecast_is_the_models_own_mean(sim_fit, simulated[0])
+    _assert_plotted_skills_are_the_forecasters(sim_fit, simulated[0])
 
 
 def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_interaction(simulated):
@@ -299,6 +319,7 @@ def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_intera
     assert post["tau_slope"].dims[-2:] == ("deviation_covariate", "skill")
     assert post.sizes["deviation_covariate"] == 2
     _assert_forecast_is_the_models_own_mean(model, simulated[0])
+    _assert_plotted_skills_are_the_forecasters(model, simulated[0])
 
 
 def test_queries_of_one_unseen_family_share_its_draws(sim_fit, simulated):
