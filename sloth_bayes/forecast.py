@@ -125,7 +125,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
     once = _draws_per_group(rng, n_s)
     if has_dev:
-        dev_fit = fitted_deviations(post)  # (S, C, 3, K)
+        dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
@@ -206,19 +206,9 @@ def _draws_per_group(rng, n_s: int):
     return once
 
 
-def model_config(idata) -> ModelConfig:
-    """The model configuration stored with a fit."""
-    return ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
-
-
-def fitted_deviations(post: dict) -> np.ndarray:
-    """Slope deviations (S, C, 3, K) of the fit's coarse families, from flat posterior draws."""
-    return slope_deviation(post["tau_slope"], post["z_slope"])
-
-
 def anchor_rows_of(idata, enc: Encoding) -> np.ndarray | None:
     """The fit's :func:`~sloth_bayes.model.profile_anchor_rows`, from its stored config."""
-    config = model_config(idata)
+    config = ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
     return profile_anchor_rows(loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors)), config)
 
 

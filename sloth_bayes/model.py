@@ -622,7 +622,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         dz = numpyro.sample(
             "z_slope", dist.Normal(0.0, 1.0).expand([data.n_coarse, n_dev, k]).to_event(3)
         )
-        dev = slope_deviation(tau, dz)  # (C, 3, K)
+        dev = slope_deviation(tau, dz)  # (C, D, K)
         # pivot on the family's mean covariates: a deviation tilts the family's law around
         # its own models (else, in a family trained on one token count, the tokens deviation
         # is a second intercept: a ridge with alpha_coarse that shrinks NUTS's step size)

@@ -28,9 +28,9 @@ import xarray as xr
 from matplotlib.colors import Normalize
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
-from .forecast import encoding_of, fitted_deviations, predictive_draws
+from .forecast import encoding_of, predictive_draws
 from .forecast import flat_draws as _draws
-from .model import benchmark_mean, deviation_pivots, deviation_term, observation_sd, size_bend
+from .model import benchmark_mean, deviation_pivots, deviation_term, observation_sd, size_bend, slope_deviation
 
 __all__ = [
     "benchmark_errors",
@@ -436,8 +436,8 @@ def instruct_shift_plot(idata, *, prob: float = 0.9, ax=None):
 
 
 def _fitted_deviations(tree) -> np.ndarray:
-    """(S, C, 3, K) slope deviations of the fit's coarse families."""
-    return fitted_deviations({n: _draws(tree, n) for n in ("tau_slope", "z_slope")})
+    """(S, C, D, K) slope deviations of the fit's coarse families."""
+    return slope_deviation(_draws(tree, "tau_slope"), _draws(tree, "z_slope"))
 
 
 def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):

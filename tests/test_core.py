@@ -279,22 +279,18 @@ def _assert_forecast_is_the_models_own_mean(model, table):
 
 
 def _assert_plotted_skills_are_the_forecasters(model, table):
-    """The skills that the plots rebuild for the fit's LLMs (``plots.llm_skills``), through
-    the loadings, difficulties and the forecaster's benchmark offsets, give the forecaster's
-    skill-implied scores draw by draw."""
+    """The plots' skill-implied score of every observed cell (``posterior_predictive_cells``,
+    built on ``plots.llm_skills``) is the forecaster's, draw by draw."""
     from sloth_bayes.data import validate_table
-    from sloth_bayes.forecast import _bench_offsets, anchor_rows_of, encoding_of, flat_draws
-    from sloth_bayes.model import benchmark_mean
-    from sloth_bayes.plots import llm_skills
+    from sloth_bayes.forecast import encoding_of
+    from sloth_bayes.model import encode
+    from sloth_bayes.plots import posterior_predictive_cells
 
     clean, _ = validate_table(table)
-    tree, enc = model.idata_, encoding_of(model.idata_)
-    post = {v: flat_draws(tree, v) for v in tree.posterior.data_vars}
-    offset, _ = _bench_offsets(post, enc, clean, np.random.default_rng(0), anchor_rows=anchor_rows_of(tree, enc))
-    theta = llm_skills(tree)  # (S, N, K) in the fit's LLM order = the table's
-    mu = benchmark_mean(theta, post["loadings"], post["difficulty"], np.asarray(enc.floor), offset)
-    mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()
-    np.testing.assert_allclose(np.asarray(mu), mu_fc, atol=2e-5)
+    data = encode(clean, encoding_of(model.idata_), model.config.n_skills)
+    mu = posterior_predictive_cells(model, seed=0)["mu"].stack(sample=("chain", "draw")).transpose("sample", ...)
+    mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()  # (S, N, J)
+    np.testing.assert_allclose(mu.to_numpy(), mu_fc[:, data.obs_row, data.obs_col], atol=2e-5)
 
 
 def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
