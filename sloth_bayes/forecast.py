@@ -27,6 +27,7 @@ from .model import (
     Encoding,
     ModelConfig,
     benchmark_mean,
+    deviation_knee,
     deviation_pivots,
     deviation_term,
     identify_profile,
@@ -126,6 +127,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     once = _draws_per_group(rng, n_s)
     if has_dev:
         dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
+        knee = deviation_knee(config_of(idata))
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
@@ -148,12 +150,12 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             if coarse in enc.coarse:
                 pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
                 dev = dev_fit[:, enc.coarse.index(coarse)]
-                theta_plug[i] += deviation_term(x_plug[i] - pivot, dev.mean(0))
+                theta_plug[i] += deviation_term(x_plug[i] - pivot, dev.mean(0), knee)
             else:
                 pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
                 z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:])
                 dev = slope_deviation(post["tau_slope"], z_new)[:, 0]
-            theta[:, i] += deviation_term(x[:, i] - pivot, dev)
+            theta[:, i] += deviation_term(x[:, i] - pivot, dev, knee)
         if has_llm:
             if name in llm_index:
                 e = eps_fit[:, llm_index[name]]
@@ -206,10 +208,15 @@ def _draws_per_group(rng, n_s: int):
     return once
 
 
+def config_of(idata) -> ModelConfig:
+    """The model configuration stored with a fit."""
+    return ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
+
+
 def anchor_rows_of(idata, enc: Encoding) -> np.ndarray | None:
     """The fit's :func:`~sloth_bayes.model.profile_anchor_rows`, from its stored config."""
-    config = ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
-    return profile_anchor_rows(loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors)), config)
+    mask = loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors))
+    return profile_anchor_rows(mask, config_of(idata))
 
 
 def _bench_offsets(

@@ -62,6 +62,7 @@ SIBLING_TOKENS_SCALE = 0.05
 ANCHOR_PREFERENCE = ("MMLU", "GSM8K", "HellaSwag", "IFEval", "TruthfulQA", "BBH", "ARC")
 FAMILY_BENCH = ("none", "coarse", "sub", "nested")
 SCALE_PRIORS = ("half_normal", "gamma")
+DEVIATION_GROWTH = ("linear", "sqrt")
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,11 @@ class ModelConfig:
         lofo-1 (2 x 200 draws, seed 0): 50% coverage 0.595 / 0.590 / 0.619 -> 0.560 / 0.576 /
         0.579 (v1 / v2 / all), 90% 0.946 / 0.965 / 0.955 -> 0.946 / 0.958 / 0.952; MAE 3.85 /
         2.62 / 3.36 -> 4.02 / 2.65 / 3.49 points.
+    deviation_growth : how a family's slope deviation grows with the distance ``d`` of a
+        model from the family's pivot (standardised covariate units): ``"linear"`` (a slope:
+        ``d``) or ``"sqrt"``, ``d (1 + (d / deviation_knee)^2)^(-1/4)``, linear near the
+        family's models and growing like ``sqrt(knee |d|)`` beyond the knee (a random walk's
+        spread, not a line's). See :func:`deviation_distance`.
     scale_prior : prior of every spread (``sigma_*``, ``tau_slope``): ``"gamma"``, Gamma(2,
         2 / scale) with mean ``scale`` and no mass at 0, or ``"half_normal"`` (scale
         ``scale``). The half-normal's mode at 0 let small spreads (ARC's profile scale,
@@ -166,9 +172,15 @@ class ModelConfig:
     folded_loadings: bool = True
     deviation_per_skill: bool = False
     interaction_deviation: bool = True
+    deviation_growth: str = "linear"  # "linear" | "sqrt"
+    deviation_knee: float = 1.0
 
     def __post_init__(self):
-        for name, allowed in (("family_bench", FAMILY_BENCH), ("scale_prior", SCALE_PRIORS)):
+        for name, allowed in (
+            ("family_bench", FAMILY_BENCH),
+            ("scale_prior", SCALE_PRIORS),
+            ("deviation_growth", DEVIATION_GROWTH),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"ModelConfig({name}={getattr(self, name)!r}): use one of {allowed}.")
 
@@ -185,6 +197,7 @@ class ModelConfig:
         d.setdefault("folded_loadings", False)
         d.setdefault("deviation_per_skill", False)
         d.setdefault("interaction_deviation", True)
+        d.setdefault("deviation_growth", "linear")
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(
@@ -553,11 +566,27 @@ def slope_deviation(tau, z):
     return (tau[..., None, :, :] if per_skill else tau[..., None, :, None]) * z
 
 
-def deviation_term(dx, dev):
+def deviation_knee(config: ModelConfig):
+    """The knee of :func:`deviation_distance` for ``config``, or None for linear growth."""
+    return config.deviation_knee if config.deviation_growth == "sqrt" else None
+
+
+def deviation_distance(dx, knee=None):
+    """The distance a slope deviation multiplies: ``dx`` itself (``knee=None``), or
+    ``dx (1 + (dx / knee)^2)^(-1/4)``: the same near the pivot, ``sqrt(knee |dx|)`` far from
+    it. Smooth in ``dx`` (latent token counts move it) and odd, so a deviation still tilts
+    the family's law around its own models."""
+    if knee is None:
+        return dx
+    return dx * (1.0 + (dx / knee) ** 2) ** -0.25
+
+
+def deviation_term(dx, dev, knee=None):
     """Skill offsets (..., K) of slope deviations ``dev`` (..., D, K) at covariate distances
-    ``dx`` (..., 3) from the family's pivot (only the first D covariates deviate)."""
+    ``dx`` (..., 3) from the family's pivot (only the first D covariates deviate), grown
+    with the distance as :func:`deviation_distance` says."""
     n_dev = dev.shape[-2]
-    return (dx[..., :n_dev, None] * dev).sum(-2)
+    return (deviation_distance(dx[..., :n_dev], knee)[..., None] * dev).sum(-2)
 
 
 def _pivots(data: ModelData):
@@ -627,7 +656,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         # its own models (else, in a family trained on one token count, the tokens deviation
         # is a second intercept: a ridge with alpha_coarse that shrinks NUTS's step size)
         pivot = _pivots(data)[data.coarse]
-        theta = theta + deviation_term(x - pivot, dev[data.coarse])
+        theta = theta + deviation_term(x - pivot, dev[data.coarse], deviation_knee(config))
     if config.llm_residual:
         with skill:
             sigma_llm = numpyro.sample("sigma_llm", scale_prior(config.llm_scale, config))

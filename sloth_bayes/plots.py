@@ -28,9 +28,17 @@ import xarray as xr
 from matplotlib.colors import Normalize
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
-from .forecast import encoding_of, predictive_draws
+from .forecast import config_of, encoding_of, predictive_draws
 from .forecast import flat_draws as _draws
-from .model import benchmark_mean, deviation_pivots, deviation_term, observation_sd, size_bend, slope_deviation
+from .model import (
+    benchmark_mean,
+    deviation_knee,
+    deviation_pivots,
+    deviation_term,
+    observation_sd,
+    size_bend,
+    slope_deviation,
+)
 
 __all__ = [
     "benchmark_errors",
@@ -453,7 +461,8 @@ def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
     if "z_slope" in tree.posterior:
         c = enc.sub_coarse[f]
         dev = _fitted_deviations(tree)[:, c]
-        theta = theta + deviation_term(x - deviation_pivots(enc, [enc.coarse[c]]), dev[:, None])
+        knee = deviation_knee(config_of(tree))
+        theta = theta + deviation_term(x - deviation_pivots(enc, [enc.coarse[c]]), dev[:, None], knee)
     return theta
 
 
@@ -481,7 +490,8 @@ def llm_skills(idata) -> np.ndarray:
         names = cd["llm_coarse_family"].to_numpy().astype(str)
         coarse = [enc.coarse.index(c) for c in names]
         dev = _fitted_deviations(tree)[:, coarse]
-        theta = theta + deviation_term(x - deviation_pivots(enc, names), dev)
+        knee = deviation_knee(config_of(tree))
+        theta = theta + deviation_term(x - deviation_pivots(enc, names), dev, knee)
     theta = theta + np.einsum("snc,sck->snk", x, slopes)
     if "eps_llm" in tree.posterior:
         theta = theta + _draws(tree, "eps_llm")

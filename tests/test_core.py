@@ -304,11 +304,18 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
 
 def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_interaction(simulated):
     """The same with the slope-deviation options switched: a spread per covariate and skill,
-    and no deviation of the interaction slope (2 deviating covariates)."""
+    no deviation of the interaction slope (2 deviating covariates), and deviations that grow
+    like a square root far from the family (a knee well inside the simulated sizes' range)."""
     from sloth_bayes import SlothBayes
     from sloth_bayes.model import ModelConfig
 
-    config = ModelConfig(n_skills=2, deviation_per_skill=True, interaction_deviation=False)
+    config = ModelConfig(
+        n_skills=2,
+        deviation_per_skill=True,
+        interaction_deviation=False,
+        deviation_growth="sqrt",
+        deviation_knee=0.5,
+    )
     model = SlothBayes(config=config, chains=1, warmup=30, draws=30, svi_steps=100, svi_restarts=1)
     model.fit(simulated[0], seed=0, progress_bar=False)
     post = model.idata_.posterior

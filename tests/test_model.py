@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from sloth_bayes.model import benchmark_mean, observation_sd
 
@@ -118,7 +119,31 @@ def test_a_config_saved_before_per_skill_deviations_reads_back_without_them():
 
     old = ModelConfig().to_dict()
     old.pop("deviation_per_skill")
-    assert ModelConfig.from_dict(old).deviation_per_skill is False
+    old.pop("deviation_growth")
+    back = ModelConfig.from_dict(old)
+    assert back.deviation_per_skill is False and back.deviation_growth == "linear"
+
+
+def test_deviation_distance_is_linear_near_the_pivot_and_a_square_root_far():
+    """``deviation_distance``: the identity without a knee; with knee ``c`` it is odd, ~``d``
+    for ``|d| << c``, ~``sqrt(c |d|)`` for ``|d| >> c``, and exactly ``d / 2**0.25`` at c."""
+    from sloth_bayes.model import ModelConfig, deviation_distance, deviation_knee, deviation_term
+
+    d = np.array([-1e4, -1.0, -1e-3, 0.0, 1e-3, 1.0, 1e4])
+    np.testing.assert_array_equal(deviation_distance(d), d)
+    h = deviation_distance(d, 1.0)
+    np.testing.assert_allclose(h, -h[::-1])
+    np.testing.assert_allclose(h[[2, 4]], d[[2, 4]], rtol=1e-6)
+    np.testing.assert_allclose(h[[0, 6]], [-100.0, 100.0], rtol=1e-6)
+    np.testing.assert_allclose(h[5], 2**-0.25)
+    np.testing.assert_allclose(deviation_distance(np.array([9.0]), 4.0), 9.0 / (1 + 81 / 16) ** 0.25)
+    assert deviation_knee(ModelConfig()) is None  # the default grows linearly
+    assert deviation_knee(ModelConfig(deviation_growth="sqrt", deviation_knee=2.0)) == 2.0
+    # the term applies it per covariate distance
+    dx, dev = np.array([[4.0, -1.0, 0.5]]), np.ones((1, 3, 2))
+    np.testing.assert_allclose(deviation_term(dx, dev, 1.0), deviation_distance(dx, 1.0).sum(-1, keepdims=True) * np.ones((1, 2)))
+    with pytest.raises(ValueError, match="deviation_growth"):
+        ModelConfig(deviation_growth="log")
 
 
 def test_deviation_term_uses_only_the_covariates_that_deviate():
