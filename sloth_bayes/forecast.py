@@ -29,6 +29,7 @@ from .model import (
     benchmark_mean,
     deviation_knee,
     deviation_pivots,
+    deviation_range,
     deviation_term,
     identify_profile,
     loading_mask,
@@ -149,13 +150,15 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         if has_dev:
             if coarse in enc.coarse:
                 pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
+                low, high = (e[0] for e in deviation_range(enc, [coarse]))
                 dev = dev_fit[:, enc.coarse.index(coarse)]
-                theta_plug[i] += deviation_term(x_plug[i] - pivot, dev.mean(0), knee)
+                theta_plug[i] += deviation_term(x_plug[i] - pivot, dev.mean(0), knee, low, high)
             else:
                 pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
+                low = high = 0.0  # no fitted model: tempered from the pivot on
                 z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:])
                 dev = slope_deviation(post["tau_slope"], z_new)[:, 0]
-            theta[:, i] += deviation_term(x[:, i] - pivot, dev, knee)
+            theta[:, i] += deviation_term(x[:, i] - pivot, dev, knee, low, high)
         if has_llm:
             if name in llm_index:
                 e = eps_fit[:, llm_index[name]]

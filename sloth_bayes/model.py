@@ -134,11 +134,14 @@ class ModelConfig:
         lofo-1 (2 x 200 draws, seed 0): 50% coverage 0.595 / 0.590 / 0.619 -> 0.560 / 0.576 /
         0.579 (v1 / v2 / all), 90% 0.946 / 0.965 / 0.955 -> 0.946 / 0.958 / 0.952; MAE 3.85 /
         2.62 / 3.36 -> 4.02 / 2.65 / 3.49 points.
-    deviation_growth : how a family's slope deviation grows with the distance ``d`` of a
-        model from the family's pivot (standardised covariate units): ``"linear"`` (a slope:
-        ``d``) or ``"sqrt"``, ``d (1 + (d / deviation_knee)^2)^(-1/4)``, linear near the
-        family's models and growing like ``sqrt(knee |d|)`` beyond the knee (a random walk's
-        spread, not a line's). See :func:`deviation_distance`.
+    deviation_growth : how a family's slope deviation grows with a model's distance from
+        the family's pivot (standardised covariate units): ``"linear"`` (a slope) or
+        ``"sqrt"``: linear across the covariate range of the family's fitted models, and
+        beyond it by ``e (1 + (e / deviation_knee)^2)^(-1/4)`` of the excess ``e``: like
+        ``sqrt(knee e)`` far out (a random walk's spread, not a line's). Inside the range the
+        model is the linear one, so the fit of the observed models (and the shared slopes)
+        is unchanged; only extrapolations beyond a family's models are tempered. See
+        :func:`deviation_distance`.
     scale_prior : prior of every spread (``sigma_*``, ``tau_slope``): ``"gamma"``, Gamma(2,
         2 / scale) with mean ``scale`` and no mass at 0, or ``"half_normal"`` (scale
         ``scale``). The half-normal's mode at 0 let small spreads (ARC's profile scale,
@@ -231,6 +234,10 @@ class Encoding:
     # Mean standardised covariates of each coarse family's fitted LLMs: the point its slope
     # deviations pivot on (a family absent here pivots on the population mean, 0).
     coarse_x_centre: dict[str, list[float]] = field(default_factory=dict)
+    # Lowest / highest standardised covariates of each coarse family's fitted LLMs: the range
+    # inside which a ``deviation_growth="sqrt"`` deviation is linear (absent: the pivot).
+    coarse_x_low: dict[str, list[float]] = field(default_factory=dict)
+    coarse_x_high: dict[str, list[float]] = field(default_factory=dict)
     # z_size^2 minus its least-squares line in z_size over the fitted LLMs (see size_bend)
     bend_loc: float = 0.0
     bend_slope: float = 0.0
@@ -332,6 +339,7 @@ def make_encoding(table: pd.DataFrame, bench_meta: pd.DataFrame, config: ModelCo
         coarse_tokens_scale=c_scale,
     )
     enc.coarse_x_centre = family_centres(table, enc)
+    enc.coarse_x_low, enc.coarse_x_high = family_ranges(table, enc)
     size_z = (log_s - size_loc) / size_scale
     enc.bend_loc, enc.bend_slope = float(np.mean(size_z**2)), float(np.mean(size_z**3))
     return enc
@@ -395,21 +403,46 @@ def token_group_labels(data: "ModelData", llms) -> list[str]:
     return ["+".join(str(llms[i]) for i in missing[group == g]) for g in np.unique(group)]
 
 
-def family_centres(table: pd.DataFrame, enc: Encoding) -> dict[str, list[float]]:
-    """Mean covariates (unknown tokens at their prior centre) of each coarse family's LLMs
-    with at least one score: the numpy twin of the pivots :func:`skills_model` computes."""
+def _scored_covariates(table: pd.DataFrame, enc: Encoding):
+    """Covariates (unknown tokens at their prior centre) of the LLMs with at least one
+    score, and their coarse families."""
     size_z, tokens_z, missing, loc, _ = latent_tokens(table, enc)
     tokens_z = tokens_z.copy()
     tokens_z[missing] = loc
     x = np.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)
     scored = np.isfinite(table[enc.benchmarks].to_numpy(float)).any(axis=1)
-    fam = table[FAMILY].astype(str).to_numpy()
-    return {c: [float(v) for v in x[scored & (fam == c)].mean(0)] for c in pd.unique(fam[scored])}
+    return x[scored], table[FAMILY].astype(str).to_numpy()[scored]
+
+
+def family_centres(table: pd.DataFrame, enc: Encoding) -> dict[str, list[float]]:
+    """Mean covariates of each coarse family's LLMs with at least one score: the numpy twin
+    of the pivots :func:`skills_model` computes."""
+    x, fam = _scored_covariates(table, enc)
+    return {c: [float(v) for v in x[fam == c].mean(0)] for c in pd.unique(fam)}
+
+
+def family_ranges(table: pd.DataFrame, enc: Encoding) -> tuple[dict, dict]:
+    """Lowest and highest covariates of each coarse family's LLMs with at least one score:
+    the numpy twin of the ranges :func:`skills_model` computes."""
+    x, fam = _scored_covariates(table, enc)
+    edges = [{c: [float(v) for v in f(x[fam == c], axis=0)] for c in pd.unique(fam)} for f in (np.min, np.max)]
+    return edges[0], edges[1]
 
 
 def deviation_pivots(enc: Encoding, coarse_names) -> np.ndarray:
     """(G, 3) pivots of the slope deviations for coarse families by name (0 if unseen)."""
     return np.array([enc.coarse_x_centre.get(str(c), [0.0, 0.0, 0.0]) for c in coarse_names]).reshape(-1, 3)
+
+
+def deviation_range(enc: Encoding, coarse_names) -> tuple[np.ndarray, np.ndarray]:
+    """(G, 3) lowest and highest covariates of coarse families by name, relative to their
+    pivots (0 for a family unseen, or a fit stored before ranges were: a point range)."""
+    pivot = deviation_pivots(enc, coarse_names)
+    edges = []
+    for stored in (enc.coarse_x_low, enc.coarse_x_high):
+        e = [stored.get(str(c)) for c in coarse_names]
+        edges.append(np.array([v if v is not None else p for v, p in zip(e, pivot)]).reshape(-1, 3) - pivot)
+    return edges[0], edges[1]
 
 
 def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
@@ -571,33 +604,55 @@ def deviation_knee(config: ModelConfig):
     return config.deviation_knee if config.deviation_growth == "sqrt" else None
 
 
-def deviation_distance(dx, knee=None):
-    """The distance a slope deviation multiplies: ``dx`` itself (``knee=None``), or
-    ``dx (1 + (dx / knee)^2)^(-1/4)``: the same near the pivot, ``sqrt(knee |dx|)`` far from
-    it. Smooth in ``dx`` (latent token counts move it) and odd, so a deviation still tilts
-    the family's law around its own models."""
+def deviation_distance(dx, knee=None, low=0.0, high=0.0):
+    """The distance a slope deviation multiplies: ``dx`` itself (``knee=None``), or ``dx``
+    inside the family's range ``[low, high]`` (both relative to the pivot, ``low <= 0 <=
+    high``) and beyond it the range's edge plus ``e (1 + (e / knee)^2)^(-1/4)`` of the excess
+    ``e``: ~``e`` just outside, ~``sqrt(knee |e|)`` far out. Continuous with a continuous
+    slope (latent token counts move ``dx``), so a deviation still tilts the family's law
+    around its own models, and the same on NumPy and JAX arrays."""
     if knee is None:
         return dx
-    return dx * (1.0 + (dx / knee) ** 2) ** -0.25
+    inside = dx.clip(low, high) if hasattr(dx, "clip") else min(max(dx, low), high)
+    excess = dx - inside
+    return inside + excess * (1.0 + (excess / knee) ** 2) ** -0.25
 
 
-def deviation_term(dx, dev, knee=None):
+def deviation_term(dx, dev, knee=None, low=0.0, high=0.0):
     """Skill offsets (..., K) of slope deviations ``dev`` (..., D, K) at covariate distances
     ``dx`` (..., 3) from the family's pivot (only the first D covariates deviate), grown
-    with the distance as :func:`deviation_distance` says."""
+    with the distance as :func:`deviation_distance` says (``low``, ``high``: (..., 3) edges
+    of the family's covariate range relative to its pivot)."""
     n_dev = dev.shape[-2]
-    return (deviation_distance(dx[..., :n_dev], knee)[..., None] * dev).sum(-2)
+    low, high = (v if np.ndim(v) == 0 else v[..., :n_dev] for v in (low, high))
+    return (deviation_distance(dx[..., :n_dev], knee, low, high)[..., None] * dev).sum(-2)
+
+
+def _family_weights(data: ModelData):
+    """(N, C) 1 where an LLM with a cell in the likelihood belongs to a coarse family."""
+    n_llm = data.size_z.shape[0]
+    in_lik = jnp.ones(data.obs_row.shape[0]) if data.cell_mask is None else jnp.asarray(data.cell_mask, float)
+    seen = jnp.zeros(n_llm).at[data.obs_row].max(in_lik)  # (N,) 1 if the LLM is in the likelihood
+    return jax.nn.one_hot(data.coarse, data.n_coarse) * seen[:, None]
 
 
 def _pivots(data: ModelData):
     """(C, 3) mean ``x_fill`` of each coarse family's LLMs with a cell in the likelihood (0 for
     a family without any, e.g. held out by a backtest mask): :func:`family_centres` in JAX."""
-    n_llm = data.size_z.shape[0]
-    in_lik = jnp.ones(data.obs_row.shape[0]) if data.cell_mask is None else jnp.asarray(data.cell_mask, float)
-    seen = jnp.zeros(n_llm).at[data.obs_row].max(in_lik)  # (N,) 1 if the LLM is in the likelihood
-    w = jax.nn.one_hot(data.coarse, data.n_coarse) * seen[:, None]  # (N, C)
+    w = _family_weights(data)
     count = w.sum(0)[:, None]
     return jnp.where(count > 0, (w.T @ data.x_fill) / jnp.maximum(count, 1.0), 0.0)
+
+
+def _ranges(data: ModelData):
+    """(C, 3) lowest and highest ``x_fill`` of each coarse family's LLMs with a cell in the
+    likelihood (both 0 for a family without any): :func:`family_ranges` in JAX."""
+    w = _family_weights(data)[:, :, None] > 0  # (N, C, 1)
+    x = jnp.asarray(data.x_fill)[:, None, :]  # (N, 1, 3)
+    low = jnp.where(w, x, jnp.inf).min(0)
+    high = jnp.where(w, x, -jnp.inf).max(0)
+    seen = w.any(0)
+    return jnp.where(seen, low, 0.0), jnp.where(seen, high, 0.0)
 
 
 def skills_model(data: ModelData, config: ModelConfig, y=None):
@@ -656,7 +711,8 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         # its own models (else, in a family trained on one token count, the tokens deviation
         # is a second intercept: a ridge with alpha_coarse that shrinks NUTS's step size)
         pivot = _pivots(data)[data.coarse]
-        theta = theta + deviation_term(x - pivot, dev[data.coarse], deviation_knee(config))
+        low, high = (edge[data.coarse] - pivot for edge in _ranges(data))
+        theta = theta + deviation_term(x - pivot, dev[data.coarse], deviation_knee(config), low, high)
     if config.llm_residual:
         with skill:
             sigma_llm = numpyro.sample("sigma_llm", scale_prior(config.llm_scale, config))

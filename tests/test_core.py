@@ -189,6 +189,7 @@ def test_unknown_tokens_of_a_same_size_sibling_centre_on_its_count():
         SIBLING_TOKENS_SCALE,
         ModelConfig,
         _pivots,
+        _ranges,
         encode,
         latent_tokens,
         make_encoding,
@@ -206,11 +207,20 @@ def test_unknown_tokens_of_a_same_size_sibling_centre_on_its_count():
     np.testing.assert_allclose(enc.coarse_x_centre["B"], x[3:].mean(0), atol=1e-12)
     data = encode(clean, enc, 2)
     np.testing.assert_allclose(np.asarray(_pivots(data)), [x[:3].mean(0), x[3:].mean(0)], atol=1e-5)
+    # the families' covariate ranges, in numpy (stored) and in the model (JAX)
+    low, high = (np.asarray(e) for e in _ranges(data))
+    np.testing.assert_allclose(low, [x[:3].min(0), x[3:].min(0)], atol=1e-5)
+    np.testing.assert_allclose(high, [x[:3].max(0), x[3:].max(0)], atol=1e-5)
+    np.testing.assert_allclose(enc.coarse_x_low["A"], x[:3].min(0), atol=1e-12)
+    np.testing.assert_allclose(enc.coarse_x_high["B"], x[3:].max(0), atol=1e-12)
     # with family B's cells out of the likelihood its pivot is the population's (0), and
     # A's pivot only counts A's LLMs that stay in
     mask = np.asarray(data.obs_row) < 2
     piv = np.asarray(_pivots(data._replace(cell_mask=mask)))
     np.testing.assert_allclose(piv, [x[:2].mean(0), np.zeros(3)], atol=1e-5)
+    low, high = (np.asarray(e) for e in _ranges(data._replace(cell_mask=mask)))
+    np.testing.assert_allclose(low, [x[:2].min(0), np.zeros(3)], atol=1e-5)
+    np.testing.assert_allclose(high, [x[:2].max(0), np.zeros(3)], atol=1e-5)
 
 
 def test_unknown_tokens_of_one_family_and_size_share_one_latent():

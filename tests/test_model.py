@@ -137,6 +137,14 @@ def test_deviation_distance_is_linear_near_the_pivot_and_a_square_root_far():
     np.testing.assert_allclose(h[[0, 6]], [-100.0, 100.0], rtol=1e-6)
     np.testing.assert_allclose(h[5], 2**-0.25)
     np.testing.assert_allclose(deviation_distance(np.array([9.0]), 4.0), 9.0 / (1 + 81 / 16) ** 0.25)
+    # with a family range [low, high]: the identity inside, the edge plus the tempered
+    # excess outside, continuous with slope 1 at the edges
+    d = np.array([-3.0, -0.5 - 1e-6, -0.5, 0.2, 1.5, 1.5 + 1e-6, 5.0])
+    h = deviation_distance(d, 1.0, -0.5, 1.5)
+    np.testing.assert_allclose(h[2:5], d[2:5])
+    np.testing.assert_allclose(h[[1, 5]], d[[1, 5]], atol=1e-9)
+    np.testing.assert_allclose(h[0], -0.5 + deviation_distance(np.array(-2.5), 1.0))
+    np.testing.assert_allclose(h[6], 1.5 + deviation_distance(np.array(3.5), 1.0))
     assert deviation_knee(ModelConfig()) is None  # the default grows linearly
     assert deviation_knee(ModelConfig(deviation_growth="sqrt", deviation_knee=2.0)) == 2.0
     # the term applies it per covariate distance
