@@ -303,6 +303,37 @@ def _assert_plotted_skills_are_the_forecasters(model, table):
     np.testing.assert_allclose(mu.to_numpy(), mu_fc[:, data.obs_row, data.obs_col], atol=2e-5)
 
 
+def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypatch):
+    """Beyond its family's fitted sizes, the forecaster's skills grow as the plots' skill
+    curve (``plots._skill_curve``) says: the logit difference between two far queries of one
+    sub-family is the curve's skill difference along the loadings, draw by draw. With the
+    plots' deviations made linear on purpose the check fails (the tempering is exercised)."""
+    from sloth_bayes import plots
+    from sloth_bayes.forecast import encoding_of, flat_draws
+    from sloth_bayes.model import standardise
+
+    enc = encoding_of(model.idata_)
+    fam = table[np.isfinite(table["Pretraining Data Size (T)"])].iloc[0]
+    biggest = table.loc[table["Family2"] == fam["Family2"], "#Params (B)"].max()
+    q = pd.DataFrame([fam, fam]).assign(Model=["far-1", "far-2"], **{"#Params (B)": [3 * biggest, 30 * biggest]})
+    mu = model.predictive_draws(q, seed=0)["mu"].to_numpy().astype(float)  # (S, 2, J)
+    floor = np.asarray(enc.floor)
+    p = (mu - floor) / (1 - floor)
+    logit_gap = np.log(p[:, 1] / (1 - p[:, 1])) - np.log(p[:, 0] / (1 - p[:, 0]))
+    ok = ((p > 0.02) & (p < 0.98)).all(1)  # float32 scores: logits of unsaturated cells only
+    assert ok.mean() > 0.5
+    size_z, tokens_z = standardise(enc, q["#Params (B)"], q["Pretraining Data Size (T)"])
+    lam = flat_draws(model.idata_, "loadings")  # (S, J, K)
+
+    def curve_gap():
+        theta = plots._skill_curve(model.idata_, str(fam["Family2"]), size_z, tokens_z, float(fam["Instruct"]))
+        return np.einsum("sk,sjk->sj", theta[:, 1] - theta[:, 0], lam)
+
+    np.testing.assert_allclose(logit_gap[ok], curve_gap()[ok], atol=2e-3)
+    monkeypatch.setattr(plots, "deviation_knee", lambda config: None)
+    assert np.abs(logit_gap[ok] - curve_gap()[ok]).max() > 0.01
+
+
 def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     """For LLMs of the fit, the forecast's skill-implied score (``mu``) is, draw by draw, the
     mean the NumPyro model itself gives their observed cells: the forecaster rebuilds skills
@@ -312,7 +343,7 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     _assert_plotted_skills_are_the_forecasters(sim_fit, simulated[0])
 
 
-def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_interaction(simulated):
+def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_interaction(simulated, monkeypatch):
     """The same with the slope-deviation options switched: a spread per covariate and skill,
     no deviation of the interaction slope (2 deviating covariates), and deviations that grow
     like a square root far from the family (a knee well inside the simulated sizes' range)."""
@@ -333,6 +364,7 @@ def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_intera
     assert post.sizes["deviation_covariate"] == 2
     _assert_forecast_is_the_models_own_mean(model, simulated[0])
     _assert_plotted_skills_are_the_forecasters(model, simulated[0])
+    _assert_far_forecasts_follow_the_plotted_skill_curve(model, simulated[0], monkeypatch)
 
 
 def test_queries_of_one_unseen_family_share_its_draws(sim_fit, simulated):
