@@ -145,7 +145,8 @@ def test_deviation_distance_is_linear_near_the_pivot_and_a_square_root_far():
     np.testing.assert_allclose(h[[1, 5]], d[[1, 5]], atol=1e-9)
     np.testing.assert_allclose(h[0], -0.5 + deviation_distance(np.array(-2.5), 1.0))
     np.testing.assert_allclose(h[6], 1.5 + deviation_distance(np.array(3.5), 1.0))
-    assert deviation_knee(ModelConfig()) is None  # the default grows linearly
+    assert deviation_knee(ModelConfig(deviation_growth="linear")) is None
+    assert deviation_knee(ModelConfig()) == 1.0  # the default is tempered beyond a knee of 1 sd
     assert deviation_knee(ModelConfig(deviation_growth="sqrt", deviation_knee=2.0)) == 2.0
     # the term applies it per covariate distance
     dx, dev = np.array([[4.0, -1.0, 0.5]]), np.ones((1, 3, 2))
