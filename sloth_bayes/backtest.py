@@ -809,6 +809,7 @@ def _split(values: list[str] | None) -> list[str]:
 def cmd_backtest(args) -> int:
     from functools import partial
 
+    from .cli import model_config
     from .datasets import find_leaderboard
     from .estimator import SlothBayes
 
@@ -829,7 +830,7 @@ def cmd_backtest(args) -> int:
         sampler["svi_steps"] = args.svi_steps
     if args.svi_restarts is not None:
         sampler["svi_restarts"] = args.svi_restarts
-    factory = partial(SlothBayes, args.skills, **sampler)
+    factory = partial(SlothBayes, config=model_config(args.option, args.skills), **sampler)
     path = find_leaderboard(args.data)
     table = pd.read_csv(path)
     groups = _split(args.groups) or None
@@ -851,6 +852,8 @@ def cmd_backtest(args) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``sloth-bayes backtest`` to the command line."""
+    from .cli import add_option_arg
+
     p = subparsers.add_parser(
         "backtest", help="score forecasts of held-out families (leave-one-family-out protocols)"
     )
@@ -863,6 +866,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--out", required=True, help="folder for cells.csv, summary.csv/.md, figures")
     p.add_argument("--jobs", type=int, default=1, help="fits run at once (worker processes)")
     p.add_argument("--skills", type=int, default=None, help="number of latent skills K")
+    add_option_arg(p)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)

@@ -37,8 +37,55 @@ def _floors(items: list[str] | None) -> dict[str, float] | None:
     return out
 
 
+def model_config(options: list[str] | None, n_skills: int | None = None):
+    """A :class:`~sloth_bayes.model.ModelConfig` from ``NAME=VALUE`` strings (``--option``),
+    each value read as its field's type (``true``/``false`` for switches, a comma list for
+    ``anchors``); ``n_skills`` (``--skills``) wins over an option of that name."""
+    from dataclasses import fields
+
+    from .model import ModelConfig
+
+    defaults = {f.name: getattr(ModelConfig(), f.name) for f in fields(ModelConfig)}
+    values: dict = {}
+    for item in options or []:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep:
+            raise SystemExit(f"--option expects NAME=VALUE, got {item!r}")
+        if name not in defaults:
+            raise SystemExit(f"--option {name}: not a model option; use one of {', '.join(defaults)}")
+        default, text = defaults[name], text.strip()
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError("use true or false")
+                values[name] = text.lower() in ("true", "1", "yes")
+            elif name == "anchors":
+                values[name] = None if text.lower() in ("", "none") else tuple(t.strip() for t in text.split(","))
+            else:
+                values[name] = type(default)(text)
+        except ValueError as err:
+            raise SystemExit(f"--option {name}={text!r}: not a {type(default).__name__} ({err})") from None
+    if n_skills is not None:
+        values["n_skills"] = int(n_skills)
+    try:
+        return ModelConfig(**values)
+    except ValueError as err:
+        raise SystemExit(f"--option: {err}") from None
+
+
+def add_option_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a model option of ModelConfig (repeatable), e.g. deviation_growth=linear",
+    )
+
+
 def _add_sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skills", type=int, default=None, help="number of latent skills K")
+    add_option_arg(p)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
@@ -58,7 +105,7 @@ def _model_from_args(args):
     from .estimator import SlothBayes
 
     return SlothBayes(
-        args.skills,
+        config=model_config(args.option, args.skills),
         chains=args.chains,
         warmup=args.warmup,
         draws=args.draws,

@@ -384,7 +384,7 @@ def test_end_to_end_cli_on_simulated_table(simulated, tmp_path):
     rc = main(
         ["backtest", str(path), "--set", "v1", "--groups", "olmo", "--out", str(out), "--skills", "2",
          "--chains", "2", "--warmup", "100", "--draws", "100", "--svi-steps", "300",
-         "--svi-restarts", "2", "--quiet"]
+         "--svi-restarts", "2", "--quiet", "--option", "deviation_knee=0.5"]
     )
     assert rc == 0
     print(f"end-to-end backtest: {time.perf_counter() - t0:.0f} s")

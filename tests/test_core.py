@@ -380,3 +380,27 @@ def test_queries_of_one_unseen_family_share_its_draws(sim_fit, simulated):
         mu = sim_fit.predictive_draws(pd.concat([twins, big], ignore_index=True), seed=2)["mu"]
     np.testing.assert_array_equal(mu.isel(model=0).to_numpy(), mu.isel(model=1).to_numpy())
     assert float(mu.std("sample").isel(model=0).max()) > 0.01  # the family itself is uncertain
+
+
+def test_model_options_from_the_command_line():
+    """``--option NAME=VALUE`` sets any ModelConfig field, read as that field's type; a name
+    or value it cannot take is refused with a message naming it."""
+    from sloth_bayes.cli import model_config
+
+    config = model_config(
+        ["deviation_growth=linear", "deviation-knee=2", "interaction_deviation=false", "anchors=MMLU, GSM8K"],
+        n_skills=2,
+    )
+    assert config.deviation_growth == "linear" and config.deviation_knee == 2.0
+    assert config.interaction_deviation is False and config.anchors == ("MMLU", "GSM8K")
+    assert config.n_skills == 2 and model_config(["n_skills=4"], n_skills=3).n_skills == 3
+    assert model_config(None) == model_config([])
+    for bad, match in (
+        ("warp_drive=1", "warp_drive: not a model option"),
+        ("logit_noise=maybe", "logit_noise='maybe': not a bool"),
+        ("deviation_knee=wide", "deviation_knee='wide': not a float"),
+        ("deviation_growth=log", "deviation_growth"),
+        ("deviation_growth", "NAME=VALUE"),
+    ):
+        with pytest.raises(SystemExit, match=match):
+            model_config([bad])
