@@ -727,7 +727,12 @@ def summary_markdown(result: BacktestResult) -> str:
     out.append("MAE, bias, width and CRPS in score points (1 point = 0.01).")
     for set_name, block in s.groupby("set", sort=False):
         out += ["", f"## Set {set_name}", ""]
-        for level, title in (("pooled", None), ("benchmark", "Per benchmark"), ("group", "Per group")):
+        for level, title in (
+            ("pooled", None),
+            ("benchmark", "Per benchmark"),
+            ("group", "Per group"),
+            ("distance", "Per extrapolation distance (decades of size beyond the family's observed models)"),
+        ):
             rows = block[block["level"].isin(["pooled", "group mean"] if level == "pooled" else [level])]
             if rows.empty:
                 continue

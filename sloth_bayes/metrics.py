@@ -254,6 +254,18 @@ def _grouped(cells: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Edges (decades of extrapolation) of the ``distance`` level of :func:`summarise_cells`.
+DISTANCE_EDGES = (0.0, 0.4, 0.8, 1.2, 1.8, 3.0, np.inf)
+
+
+def distance_bins(distance: pd.Series) -> pd.Series:
+    """Labels ``"0.4-0.8"`` ... of extrapolation distances (decades of size beyond the
+    family's observed models; the first bin includes 0, the last is ``"3-inf"``)."""
+    edges = DISTANCE_EDGES
+    labels = [f"{lo:g}-{hi:g}" for lo, hi in zip(edges[:-1], edges[1:])]
+    return pd.cut(distance, edges, labels=labels, include_lowest=True).astype(object)
+
+
 def summarise_cells(cells: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Metrics table of a cell table (one row per scored model x benchmark).
 
@@ -266,8 +278,10 @@ def summarise_cells(cells: pd.DataFrame, by: str | Sequence[str] | None = None) 
     by : column(s) to group by (e.g. ``"benchmark"``): one row per group. ``None``: the
         full report, per ``set`` when the column exists, with a ``level`` column --
         ``pooled`` (all cells), ``group mean`` (each metric averaged over the ``group``
-        values, every group weighing the same), ``benchmark`` and ``group`` (one row each)
-        -- and the benchmark or group name in ``key``.
+        values, every group weighing the same), ``benchmark`` and ``group`` (one row each),
+        ``distance`` (one row per bin of :func:`distance_bins`, when the cells have a
+        ``distance`` column: are the intervals as wide as the errors far out?) -- and the
+        benchmark, group or bin name in ``key``.
 
     Returns
     -------
@@ -296,6 +310,10 @@ def summarise_cells(cells: pd.DataFrame, by: str | Sequence[str] | None = None) 
             pieces.append(per_bench.assign(level="benchmark"))
         if "group" in block:
             pieces.append(per_group.assign(level="group"))
+        if "distance" in block and block["distance"].notna().any():
+            bins = block.assign(key=distance_bins(block["distance"]))
+            per_bin = _grouped(bins.dropna(subset=["key"]), ["key"]).assign(level="distance")
+            pieces.append(per_bin.sort_values("key", key=lambda k: k.str.split("-").str[0].astype(float)))
         table = pd.concat(pieces, ignore_index=True)
         if set_name is not None:
             table.insert(0, "set", set_name)

@@ -174,6 +174,23 @@ def test_summarise_cells_pooled_and_group_mean():
     assert per_bench.loc["X", "mae"] == pytest.approx(0.06)
 
 
+def test_summarise_cells_by_extrapolation_distance():
+    """With a ``distance`` column the report has one row per distance bin (bins hold their
+    lower edge only from the second on: 0.4 is in "0-0.4"), with that bin's metrics."""
+    from sloth_bayes.metrics import distance_bins
+
+    assert list(distance_bins(pd.Series([0.0, 0.4, 0.41, 2.9, 3.5, np.nan]))) == [
+        "0-0.4", "0-0.4", "0.4-0.8", "1.8-3", "3-inf", np.nan]
+    cells = _cells().assign(distance=[0.1, 0.3, 1.0, 5.0])
+    s = summarise_cells(cells)
+    d = s[s["level"] == "distance"].set_index("key")
+    assert list(d.index) == ["0-0.4", "0.8-1.2", "3-inf"]
+    assert list(d["n"]) == [2, 1, 1]
+    assert d.loc["0-0.4", "mae_points"] == pytest.approx((2 + 0) / 2)
+    assert d.loc["3-inf", "mae_points"] == pytest.approx(10.0)
+    assert "distance" not in set(summarise_cells(_cells())["level"])
+
+
 def test_summarise_cells_minimal_columns():
     c = _cells()[["benchmark", "truth", "median"]]
     s = summarise_cells(c)
