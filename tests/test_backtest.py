@@ -177,7 +177,7 @@ def test_fits_are_shared_between_sets_and_cells_are_complete():
     # distance: log10(size / largest training size of the sub-family)
     row = c[(c["model"] == "bloom-176b-4")].iloc[0]
     assert row["distance"] == pytest.approx(np.log10(176.0 / 0.56))
-    assert {"pooled", "group mean", "benchmark", "group"} == set(res.summary["level"])
+    assert {"pooled", "group mean", "benchmark", "group", "distance"} == set(res.summary["level"])
 
 
 def test_calibrated_stand_in_scores_calibrated_and_overconfident_fails():
