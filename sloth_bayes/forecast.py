@@ -27,9 +27,8 @@ from .model import (
     Encoding,
     ModelConfig,
     benchmark_mean,
+    deviation_frame,
     deviation_knee,
-    deviation_pivots,
-    deviation_range,
     deviation_term,
     identify_profile,
     loading_mask,
@@ -149,8 +148,8 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         theta_plug[i] += a_plug
         if has_dev:
             if coarse in enc.coarse:
-                pivot = deviation_pivots(enc, [coarse])[0]  # the family's own covariate centre
-                low, high = (e[0] for e in deviation_range(enc, [coarse]))
+                # the family's own covariate centre, and its fitted range around it
+                pivot, low, high = (a[0] for a in deviation_frame(enc, [coarse]))
                 dev = dev_fit[:, enc.coarse.index(coarse)]
                 theta_plug[i] += deviation_term(x_plug[i] - pivot, dev.mean(0), knee, low, high)
             else:

@@ -437,20 +437,18 @@ def family_ranges(table: pd.DataFrame, enc: Encoding) -> tuple[dict, dict]:
     return edges[0], edges[1]
 
 
-def deviation_pivots(enc: Encoding, coarse_names) -> np.ndarray:
-    """(G, 3) pivots of the slope deviations for coarse families by name (0 if unseen)."""
-    return np.array([enc.coarse_x_centre.get(str(c), [0.0, 0.0, 0.0]) for c in coarse_names]).reshape(-1, 3)
-
-
-def deviation_range(enc: Encoding, coarse_names) -> tuple[np.ndarray, np.ndarray]:
-    """(G, 3) lowest and highest covariates of coarse families by name, relative to their
-    pivots (0 for a family unseen, or a fit stored before ranges were: a point range)."""
-    pivot = deviation_pivots(enc, coarse_names)
-    edges = []
-    for stored in (enc.coarse_x_low, enc.coarse_x_high):
-        e = [stored.get(str(c)) for c in coarse_names]
-        edges.append(np.array([v if v is not None else p for v, p in zip(e, pivot)]).reshape(-1, 3) - pivot)
-    return edges[0], edges[1]
+def deviation_frame(enc: Encoding, coarse_names) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(G, 3) pivots of the slope deviations of coarse families by name, and the lowest and
+    highest covariates of their fitted LLMs relative to the pivots (the range inside which a
+    tempered deviation is linear). A family the fit has not seen pivots on the population
+    mean, 0; a family without a stored range (a fit saved before ranges were) has a point
+    range at its pivot."""
+    pivot = np.array([enc.coarse_x_centre.get(str(c), [0.0, 0.0, 0.0]) for c in coarse_names]).reshape(-1, 3)
+    low, high = (
+        np.array([stored.get(str(c), p) for c, p in zip(coarse_names, pivot)]).reshape(-1, 3) - pivot
+        for stored in (enc.coarse_x_low, enc.coarse_x_high)
+    )
+    return pivot, low, high
 
 
 def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
@@ -621,7 +619,7 @@ def deviation_distance(dx, knee=None, low=0.0, high=0.0):
     around its own models, and the same on NumPy and JAX arrays."""
     if knee is None:
         return dx
-    inside = dx.clip(low, high) if hasattr(dx, "clip") else min(max(dx, low), high)
+    inside = dx.clip(low, high)
     excess = dx - inside
     return inside + excess * (1.0 + (excess / knee) ** 2) ** -0.25
 

@@ -32,9 +32,8 @@ from .forecast import config_of, encoding_of, predictive_draws
 from .forecast import flat_draws as _draws
 from .model import (
     benchmark_mean,
+    deviation_frame,
     deviation_knee,
-    deviation_pivots,
-    deviation_range,
     deviation_term,
     observation_sd,
     size_bend,
@@ -462,8 +461,8 @@ def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
     if "z_slope" in tree.posterior:
         c = enc.sub_coarse[f]
         dev = _fitted_deviations(tree)[:, c]
-        knee, low, high = deviation_knee(config_of(tree)), *deviation_range(enc, [enc.coarse[c]])
-        theta = theta + deviation_term(x - deviation_pivots(enc, [enc.coarse[c]]), dev[:, None], knee, low, high)
+        pivot, low, high = deviation_frame(enc, [enc.coarse[c]])
+        theta = theta + deviation_term(x - pivot, dev[:, None], deviation_knee(config_of(tree)), low, high)
     return theta
 
 
@@ -491,8 +490,8 @@ def llm_skills(idata) -> np.ndarray:
         names = cd["llm_coarse_family"].to_numpy().astype(str)
         coarse = [enc.coarse.index(c) for c in names]
         dev = _fitted_deviations(tree)[:, coarse]
-        knee, low, high = deviation_knee(config_of(tree)), *deviation_range(enc, names)
-        theta = theta + deviation_term(x - deviation_pivots(enc, names), dev, knee, low, high)
+        pivot, low, high = deviation_frame(enc, names)
+        theta = theta + deviation_term(x - pivot, dev, deviation_knee(config_of(tree)), low, high)
     theta = theta + np.einsum("snc,sck->snk", x, slopes)
     if "eps_llm" in tree.posterior:
         theta = theta + _draws(tree, "eps_llm")
