@@ -53,7 +53,7 @@ import pandas as pd
 
 from .benchmarks import V1_BENCHMARKS, V2_BENCHMARKS
 from .data import MODEL, SIZE, SUBFAMILY
-from .metrics import crps, pit, summarise_cells
+from .metrics import crps, group_bootstrap, pit, summarise_cells
 from .utils import atomic_path, atomic_write
 
 __all__ = [
@@ -740,7 +740,21 @@ def summary_markdown(result: BacktestResult) -> str:
                 out += ["", f"### {title}", ""]
             tab = rows[["level"] + cols] if level == "pooled" else rows[cols]
             out.append(_markdown(tab))
+            if level == "pooled" and "group" in result.cells and "lower_90" in result.cells:
+                out += ["", _bootstrap_line(result.cells[result.cells["set"] == set_name])]
     return "\n".join(out) + "\n"
+
+
+def _bootstrap_line(cells: pd.DataFrame) -> str:
+    """One sentence: the pooled metrics' 90% intervals from resampling the held-out groups."""
+    b = group_bootstrap(cells).set_index("metric")
+    parts = [
+        f"{label} {b.loc[m, 'lower']:.{d}f}-{b.loc[m, 'upper']:.{d}f}"
+        for m, label, d in (("mae_points", "MAE", 2), ("coverage_50", "50% coverage", 3),
+                            ("coverage_90", "90% coverage", 3))
+    ]
+    return (f"Resampling the {int(b['groups'].iloc[0])} held-out groups (90% intervals of the "
+            f"pooled values, `metrics.group_bootstrap`): " + ", ".join(parts) + ".")
 
 
 def _figures(result: BacktestResult, out_dir: Path) -> list[Path]:

@@ -196,3 +196,35 @@ def test_summarise_cells_minimal_columns():
     s = summarise_cells(c)
     assert s.loc[s["level"] == "pooled", "mae_points"].iloc[0] == pytest.approx(5.5)
     assert "coverage_90" not in s
+
+
+def test_group_bootstrap_known_answers():
+    """Resampling held-out groups: groups that score alike give an interval of width 0;
+    two groups of which one covers every truth and the other none give the pooled 0.5 with
+    an interval from 0 to 1 (a resample holds the first group twice with probability 1/4);
+    the same seed gives the same interval."""
+    from sloth_bayes.metrics import group_bootstrap
+
+    def cells(groups, inside):
+        truth = np.full(len(groups), 0.5)
+        half = np.where(inside, 0.1, 0.01)  # interval around 0.55: holds 0.5 or not
+        return pd.DataFrame({
+            "group": groups, "truth": truth, "median": truth + 0.05,
+            "lower_50": 0.55 - half, "upper_50": 0.55 + half,
+            "lower_90": 0.55 - half, "upper_90": 0.55 + half,
+        })
+
+    same = group_bootstrap(cells(list("aabbcc"), [True, False] * 3)).set_index("metric")
+    assert same.loc["coverage_90", "estimate"] == pytest.approx(0.5)
+    assert same.loc["coverage_90", "lower"] == pytest.approx(0.5)
+    assert same.loc["coverage_90", "upper"] == pytest.approx(0.5)
+    assert same.loc["mae_points", "estimate"] == pytest.approx(5.0)
+    assert same.loc["mae_points", "upper"] == pytest.approx(5.0)
+    split = cells(["a"] * 10 + ["b"] * 10, [True] * 10 + [False] * 10)
+    b = group_bootstrap(split).set_index("metric")
+    assert b.loc["coverage_90", "estimate"] == pytest.approx(0.5)
+    assert (b.loc["coverage_90", "lower"], b.loc["coverage_90", "upper"]) == (0.0, 1.0)
+    assert b.loc["coverage_90", "groups"] == 2
+    pd.testing.assert_frame_equal(group_bootstrap(split, seed=3), group_bootstrap(split, seed=3))
+    per_set = group_bootstrap(pd.concat([split.assign(set="v1"), split.assign(set="v2")]))
+    assert list(per_set["set"].unique()) == ["v1", "v2"]
