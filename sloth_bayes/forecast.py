@@ -32,6 +32,7 @@ from .model import (
     deviation_term,
     identify_profile,
     loading_mask,
+    logit_noise_sd,
     observation_sd,
     orthogonal_to,
     profile_anchor_rows,
@@ -72,8 +73,9 @@ def _centred(z: np.ndarray) -> np.ndarray:
 
 
 def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
-    """Draws of the score (``y``) and of the skill-implied mean (``mu``) for each query and
-    benchmark, plus the plug-in point forecast (``plugin``), as an xarray Dataset with dims
+    """Draws of the score (``y``), of the skill-implied mean (``mu``) and of the noise sd
+    around it (``sd``) for each query and benchmark, plus the plug-in point forecast
+    (``plugin``), as an xarray Dataset with dims
     (sample, model, benchmark). ``seed`` fixes the draws of what the fit never saw."""
     q = validate_queries(queries)
     enc = encoding_of(idata)
@@ -171,7 +173,9 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     floor = np.asarray(enc.floor)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
     mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset))
-    sigma_logit = post["sigma_logit"][:, None, :] if "sigma_logit" in post else 0.0
+    sigma_logit = 0.0
+    if "sigma_logit" in post:
+        sigma_logit = np.asarray(logit_noise_sd(post["sigma_logit"], instruct, post.get("instruct_noise")))
     sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit))
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
     plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor, offset_plug))
@@ -189,6 +193,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         {
             "y": (("sample", "model", "benchmark"), y),
             "mu": (("sample", "model", "benchmark"), mu),
+            "sd": (("sample", "model", "benchmark"), sd),
             "plugin": (("model", "benchmark"), plugin),
             "kind": (("model",), np.asarray(kinds)),
         },

@@ -40,6 +40,8 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("size_curvature")
     if not config.logit_noise:
         off.add("sigma_logit")
+    if not (config.logit_noise and config.instruct_noise):
+        off.add("instruct_noise")
     off.add("loadings_free" if config.folded_loadings else "loadings_unfolded")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
@@ -63,6 +65,7 @@ GLOBAL_SITES = (
     "difficulty",
     "sigma_bench",
     "sigma_logit",
+    "instruct_noise",
     "instruct_bench",
     "sigma_family_bench",
     "sigma_sub_bench",
@@ -268,6 +271,7 @@ def site_dims() -> dict[str, list[str]]:
         "difficulty": ["benchmark"],
         "sigma_bench": ["benchmark"],
         "sigma_logit": ["benchmark"],
+        "instruct_noise": ["benchmark"],
         "instruct_bench": ["benchmark"],
         "sigma_family_bench": ["benchmark"],
         "z_family_bench": ["coarse_family", "benchmark"],

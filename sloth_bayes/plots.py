@@ -35,6 +35,7 @@ from .model import (
     deviation_frame,
     deviation_knee,
     deviation_term,
+    logit_noise_sd,
     observation_sd,
     size_bend,
     slope_deviation,
@@ -770,8 +771,9 @@ def _llm_offsets(tree, enc) -> np.ndarray:
 
 def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     """Posterior predictive draws of every observed cell: Dataset with ``y`` (a replicated
-    score, censored to [0, 1] as the model's likelihood) and ``mu`` (its expected value),
-    dims (chain, draw, cell), and a ``benchmark`` coordinate on ``cell``."""
+    score, censored to [0, 1] as the model's likelihood), ``mu`` (its expected value) and
+    ``sd`` (the noise sd around it), dims (chain, draw, cell), and a ``benchmark``
+    coordinate on ``cell``."""
     tree = _tree(idata)
     enc = encoding_of(tree)
     cd = tree.constant_data
@@ -785,7 +787,11 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     mu = mu[:, llm_of_cell, col]
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
     floor = np.asarray(enc.floor)[col]
-    sigma_logit = _draws(tree, "sigma_logit")[:, col] if "sigma_logit" in tree.posterior else 0.0
+    sigma_logit = 0.0
+    if "sigma_logit" in tree.posterior:
+        ratio = _draws(tree, "instruct_noise") if "instruct_noise" in tree.posterior else None
+        noise = logit_noise_sd(_draws(tree, "sigma_logit"), cd["llm_instruct"].to_numpy(), ratio)
+        sigma_logit = np.broadcast_to(noise, mu.shape[:1] + (len(enc.llms), len(enc.benchmarks)))[:, llm_of_cell, col]
     sd = np.asarray(observation_sd(mu, inv_items[col], _draws(tree, "sigma_bench")[:, col], floor, sigma_logit))
     rng = np.random.default_rng(seed)
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
@@ -796,8 +802,9 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
         "draw": tree.posterior["draw"].values,
         "cell": tree.observed_data["cell"].values,
     }
+    dims = ("chain", "draw", "cell")
     ds = xr.Dataset(
-        {"y": (("chain", "draw", "cell"), y.reshape(shape)), "mu": (("chain", "draw", "cell"), mu.reshape(shape))},
+        {"y": (dims, y.reshape(shape)), "mu": (dims, mu.reshape(shape)), "sd": (dims, sd.reshape(shape))},
         coords=coords,
     )
     return ds.assign_coords(benchmark=("cell", bench_of_cell))

@@ -279,13 +279,15 @@ def _assert_forecast_is_the_models_own_mean(model, table):
     deterministic = {"alpha", "alpha_coarse", "loadings", "tokens_latent"}
     sites = [v for v in post.data_vars if v not in deterministic]
 
-    def mean_of_cells(values):
+    def cells(values):
         tr = trace(substitute(skills_model, values)).get_trace(data, model.config, y=data.y)
-        return tr["y"]["fn"].loc
+        return tr["y"]["fn"].loc, tr["y"]["fn"].scale
 
-    mu_model = jax.vmap(mean_of_cells)({v: post[v].to_numpy() for v in sites})
-    mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()  # (S, N, J)
-    np.testing.assert_allclose(mu_fc[:, data.obs_row, data.obs_col], np.asarray(mu_model), atol=2e-5)
+    mu_model, sd_model = jax.vmap(cells)({v: post[v].to_numpy() for v in sites})
+    fc = model.predictive_draws(clean, seed=0)  # (S, N, J)
+    np.testing.assert_allclose(fc["mu"].to_numpy()[:, data.obs_row, data.obs_col], np.asarray(mu_model), atol=2e-5)
+    # and the noise around it (logit-scale noise per benchmark, per instruct flag when on)
+    np.testing.assert_allclose(fc["sd"].to_numpy()[:, data.obs_row, data.obs_col], np.asarray(sd_model), rtol=1e-4)
 
 
 def _assert_plotted_skills_are_the_forecasters(model, table):
@@ -298,9 +300,10 @@ def _assert_plotted_skills_are_the_forecasters(model, table):
 
     clean, _ = validate_table(table)
     data = encode(clean, encoding_of(model.idata_), model.config.n_skills)
-    mu = posterior_predictive_cells(model, seed=0)["mu"].stack(sample=("chain", "draw")).transpose("sample", ...)
-    mu_fc = model.predictive_draws(clean, seed=0)["mu"].to_numpy()  # (S, N, J)
-    np.testing.assert_allclose(mu.to_numpy(), mu_fc[:, data.obs_row, data.obs_col], atol=2e-5)
+    cells = posterior_predictive_cells(model, seed=0).stack(sample=("chain", "draw")).transpose("sample", ...)
+    fc = model.predictive_draws(clean, seed=0)  # (S, N, J)
+    for v, tol in (("mu", dict(atol=2e-5)), ("sd", dict(rtol=1e-4))):
+        np.testing.assert_allclose(cells[v].to_numpy(), fc[v].to_numpy()[:, data.obs_row, data.obs_col], **tol)
 
 
 def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypatch):
@@ -345,8 +348,9 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
 
 def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_interaction(simulated, monkeypatch):
     """The same with the slope-deviation options switched: a spread per covariate and skill,
-    no deviation of the interaction slope (2 deviating covariates), and deviations that grow
-    like a square root far from the family (a knee well inside the simulated sizes' range)."""
+    no deviation of the interaction slope (2 deviating covariates), deviations that grow
+    like a square root far from the family (a knee well inside the simulated sizes' range),
+    and a logit noise of their own for instruct models."""
     from sloth_bayes import SlothBayes
     from sloth_bayes.model import ModelConfig
 
@@ -356,12 +360,14 @@ def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_intera
         interaction_deviation=False,
         deviation_growth="sqrt",
         deviation_knee=0.5,
+        instruct_noise=True,
     )
     model = SlothBayes(config=config, chains=1, warmup=30, draws=30, svi_steps=100, svi_restarts=1)
     model.fit(simulated[0], seed=0, progress_bar=False)
     post = model.idata_.posterior
     assert post["tau_slope"].dims[-2:] == ("deviation_covariate", "skill")
     assert post.sizes["deviation_covariate"] == 2
+    assert post["instruct_noise"].dims[-1] == "benchmark"
     _assert_forecast_is_the_models_own_mean(model, simulated[0])
     _assert_plotted_skills_are_the_forecasters(model, simulated[0])
     _assert_far_forecasts_follow_the_plotted_skill_curve(model, simulated[0], monkeypatch)
