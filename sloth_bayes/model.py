@@ -553,11 +553,9 @@ class CensoredNormal(dist.Distribution):
 def logit_noise_sd(sigma_logit, instruct, instruct_noise=None):
     """Logit-scale noise sd of each LLM and benchmark, (..., N, J): ``sigma_logit`` (..., J)
     times ``exp(instruct_noise)`` (..., J) for instruct/chat models (``instruct``: (N,)
-    0/1), or ``sigma_logit`` alone without the option."""
-    sigma_logit = jnp.asarray(sigma_logit)[..., None, :]
-    if instruct_noise is None:
-        return sigma_logit
-    return sigma_logit * jnp.exp(jnp.asarray(instruct)[:, None] * jnp.asarray(instruct_noise)[..., None, :])
+    0/1), or ``sigma_logit`` for every LLM without the option (``instruct_noise=None``)."""
+    log_ratio = 0.0 if instruct_noise is None else jnp.asarray(instruct_noise)[..., None, :]
+    return jnp.asarray(sigma_logit)[..., None, :] * jnp.exp(jnp.asarray(instruct)[:, None] * log_ratio)
 
 
 def scale_prior(scale, config: ModelConfig) -> dist.Distribution:

@@ -791,7 +791,7 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     if "sigma_logit" in tree.posterior:
         ratio = _draws(tree, "instruct_noise") if "instruct_noise" in tree.posterior else None
         noise = logit_noise_sd(_draws(tree, "sigma_logit"), cd["llm_instruct"].to_numpy(), ratio)
-        sigma_logit = np.broadcast_to(noise, mu.shape[:1] + (len(enc.llms), len(enc.benchmarks)))[:, llm_of_cell, col]
+        sigma_logit = np.asarray(noise)[:, llm_of_cell, col]
     sd = np.asarray(observation_sd(mu, inv_items[col], _draws(tree, "sigma_bench")[:, col], floor, sigma_logit))
     rng = np.random.default_rng(seed)
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
