@@ -175,7 +175,8 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset))
     sigma_logit = 0.0
     if "sigma_logit" in post:
-        sigma_logit = np.asarray(logit_noise_sd(post["sigma_logit"], instruct, post.get("instruct_noise")))
+        ratio = post["instruct_noise"][:, None, :] if "instruct_noise" in post else None
+        sigma_logit = np.asarray(logit_noise_sd(post["sigma_logit"][:, None, :], instruct[None, :, None], ratio))
     sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit))
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
     plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor, offset_plug))

@@ -556,11 +556,13 @@ class CensoredNormal(dist.Distribution):
 
 
 def logit_noise_sd(sigma_logit, instruct, instruct_noise=None):
-    """Logit-scale noise sd of each LLM and benchmark, (..., N, J): ``sigma_logit`` (..., J)
-    times ``exp(instruct_noise)`` (..., J) for instruct/chat models (``instruct``: (N,)
-    0/1), or ``sigma_logit`` for every LLM without the option (``instruct_noise=None``)."""
-    log_ratio = 0.0 if instruct_noise is None else jnp.asarray(instruct_noise)[..., None, :]
-    return jnp.asarray(sigma_logit)[..., None, :] * jnp.exp(jnp.asarray(instruct)[:, None] * log_ratio)
+    """Logit-scale noise sd: ``sigma_logit`` times ``exp(instruct_noise)`` for instruct/chat
+    models (``instruct`` 0/1), or ``sigma_logit`` itself without the option
+    (``instruct_noise=None``). The three arguments come aligned by the caller (per cell, or
+    broadcast to (..., N, J)), so the default costs nothing on the model's hot path."""
+    if instruct_noise is None:
+        return sigma_logit
+    return sigma_logit * jnp.exp(instruct * instruct_noise)
 
 
 def scale_prior(scale, config: ModelConfig) -> dist.Distribution:
@@ -791,7 +793,11 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         logit = logit + _profile("sub_bench", n_sub, data.sub, data, config, loadings)
     floor = data.floor[data.obs_col]
     mu = floor + (1.0 - floor) * jax_sigmoid(logit)
-    sl = logit_noise_sd(sigma_logit, data.instruct, log_ratio)[data.obs_row, data.obs_col]
+    sl = logit_noise_sd(
+        sigma_logit[data.obs_col],
+        data.instruct[data.obs_row],
+        None if log_ratio is None else log_ratio[data.obs_col],
+    )
     sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col], floor, sl)
     with numpyro.plate("cell", data.obs_row.shape[0]), numpyro.handlers.mask(
         mask=True if data.cell_mask is None else data.cell_mask

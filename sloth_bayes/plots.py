@@ -789,9 +789,9 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     floor = np.asarray(enc.floor)[col]
     sigma_logit = 0.0
     if "sigma_logit" in tree.posterior:
-        ratio = _draws(tree, "instruct_noise") if "instruct_noise" in tree.posterior else None
-        noise = logit_noise_sd(_draws(tree, "sigma_logit"), cd["llm_instruct"].to_numpy(), ratio)
-        sigma_logit = np.asarray(noise)[:, llm_of_cell, col]
+        ratio = _draws(tree, "instruct_noise")[:, col] if "instruct_noise" in tree.posterior else None
+        instruct = cd["llm_instruct"].to_numpy()[llm_of_cell]
+        sigma_logit = np.asarray(logit_noise_sd(_draws(tree, "sigma_logit")[:, col], instruct, ratio))
     sd = np.asarray(observation_sd(mu, inv_items[col], _draws(tree, "sigma_bench")[:, col], floor, sigma_logit))
     rng = np.random.default_rng(seed)
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
