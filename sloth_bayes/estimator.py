@@ -133,7 +133,7 @@ class SlothBayes:
         idata = load_fit(path)
         model = cls(
             config=ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"])),
-            sampler=SamplerConfig(**json.loads(idata.attrs.get("sloth_bayes_sampler", "{}"))),
+            sampler=SamplerConfig.from_dict(json.loads(idata.attrs.get("sloth_bayes_sampler", "{}"))),
         )
         model.idata_ = idata
         return model

@@ -103,7 +103,8 @@ class CompiledFitter:
         from :func:`~sloth_bayes.simulate.prepare_design` (simulation) or
         :func:`~sloth_bayes.simulate.encode_table` (a real table; see :meth:`from_table`).
     config : structure of the model to fit (the prior scales can change per call).
-    sampler : NUTS and SVI settings (``chain_method`` is ignored: sequential).
+    sampler : NUTS and SVI settings (``chain_method`` and ``pooled_warmup`` are ignored: each
+        chain runs alone, one after the other, adapting its own mass matrix).
     static_boundary : the scores are always the design's (``fit(y=None)``, e.g. folds of a
         backtest): keep the design's indices of the exact 0/1 cells as constants (cheaper
         likelihood; a ``y`` with other 0/1 cells is refused). ``False`` (simulation): the
