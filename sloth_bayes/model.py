@@ -133,13 +133,19 @@ class ModelConfig:
         all), but MAE 3.85 / 2.62 / 3.36 -> 4.11 / 2.68 / 3.63 points (the MMLU skill's
         deviations grow, the HellaSwag skill's shrink).
     interaction_deviation : families deviate from the shared slope of the size x tokens
-        interaction too (else only from those of log size and log tokens). A deviation of the
-        interaction slope is a size-slope deviation scaled by the family's standardised log
-        tokens: for a family trained on few tokens (opt, pythia: z_tokens ~ -1.9) it adds
-        as much spread to a long extrapolation as the size deviation itself. Switched off,
-        lofo-1 (2 x 200 draws, seed 0): 50% coverage 0.595 / 0.590 / 0.619 -> 0.560 / 0.576 /
-        0.579 (v1 / v2 / all), 90% 0.946 / 0.965 / 0.955 -> 0.946 / 0.958 / 0.952; MAE 3.85 /
-        2.62 / 3.36 -> 4.02 / 2.65 / 3.49 points.
+        interaction too (else only from those of log size and log tokens). Off by default
+        since stop 16. A deviation of the interaction slope is a size-slope deviation scaled
+        by the family's standardised log tokens; the data say almost nothing about it per
+        family (its posterior sd is the prior's, ``tau_slope``), and its spread (0.08 +- 0.05
+        against 0.23 for size) was the slowest quantity of the full fit: 4 x 1000 draws,
+        seeds 0-4, max R-hat 1.009 / 1.009 / 1.020 / 1.011 / 1.009, min bulk ESS 407 / 724 /
+        392 / 693 / 456, 0 / 1 / 5 / 0 / 0 divergences; without it 1.013 / 1.010 / 1.006 /
+        1.007 / 1.008, 705 / 570 / 770 / 928 / 793, no divergence, ~10% faster. Its cost on
+        lofo-1 (2 x 200 draws, seed 0, one machine), v1 / v2 / all: MAE 3.74 / 2.45 / 3.17 ->
+        3.82 / 2.48 / 3.22 points, 90% coverage 0.920 / 0.972 / 0.942 -> 0.905 / 0.979 /
+        0.937, 50% 0.530 / 0.576 / 0.577 -> 0.515 / 0.576 / 0.566: within the 0.06 points
+        that a sampler seed moves the MAE. (With stop 13's linear deviations and K=3 it cost
+        more: 3.85 / 2.62 / 3.36 -> 4.02 / 2.65 / 3.49.)
     deviation_growth : how a family's slope deviation grows with a model's distance from
         the family's pivot (standardised covariate units): ``"linear"`` (a slope) or
         ``"sqrt"``: linear across the covariate range of the family's fitted models, and
@@ -195,7 +201,7 @@ class ModelConfig:
     scale_prior: str = "gamma"  # "half_normal" | "gamma"
     folded_loadings: bool = True
     deviation_per_skill: bool = False
-    interaction_deviation: bool = True
+    interaction_deviation: bool = False
     deviation_growth: str = "sqrt"  # "linear" | "sqrt"
     deviation_knee: float = 1.0
     instruct_noise: bool = False

@@ -346,9 +346,9 @@ def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     _assert_plotted_skills_are_the_forecasters(sim_fit, simulated[0])
 
 
-def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_interaction(simulated, monkeypatch):
+def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_the_interaction(simulated, monkeypatch):
     """The same with the slope-deviation options switched: a spread per covariate and skill,
-    no deviation of the interaction slope (2 deviating covariates), deviations that grow
+    a deviation of the interaction slope too (3 deviating covariates), deviations that grow
     like a square root far from the family (a knee well inside the simulated sizes' range),
     and a logit noise of their own for instruct models."""
     from sloth_bayes import SlothBayes
@@ -357,7 +357,7 @@ def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_intera
     config = ModelConfig(
         n_skills=2,
         deviation_per_skill=True,
-        interaction_deviation=False,
+        interaction_deviation=True,
         deviation_growth="sqrt",
         deviation_knee=0.5,
         instruct_noise=True,
@@ -366,7 +366,7 @@ def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_no_intera
     model.fit(simulated[0], seed=0, progress_bar=False)
     post = model.idata_.posterior
     assert post["tau_slope"].dims[-2:] == ("deviation_covariate", "skill")
-    assert post.sizes["deviation_covariate"] == 2
+    assert post.sizes["deviation_covariate"] == 3
     assert post["instruct_noise"].dims[-1] == "benchmark"
     _assert_forecast_is_the_models_own_mean(model, simulated[0])
     _assert_plotted_skills_are_the_forecasters(model, simulated[0])
@@ -394,11 +394,11 @@ def test_model_options_from_the_command_line():
     from sloth_bayes.cli import model_config
 
     config = model_config(
-        ["deviation_growth=linear", "deviation-knee=2", "interaction_deviation=false", "anchors=MMLU, GSM8K"],
+        ["deviation_growth=linear", "deviation-knee=2", "interaction_deviation=true", "anchors=MMLU, GSM8K"],
         n_skills=2,
     )
     assert config.deviation_growth == "linear" and config.deviation_knee == 2.0
-    assert config.interaction_deviation is False and config.anchors == ("MMLU", "GSM8K")
+    assert config.interaction_deviation is True and config.anchors == ("MMLU", "GSM8K")
     assert config.n_skills == 2 and model_config(["n_skills=4"], n_skills=3).n_skills == 3
     assert model_config(None) == model_config([])
     for bad, match in (
