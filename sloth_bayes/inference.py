@@ -213,32 +213,27 @@ def pooled_warmup_applies(sampler: SamplerConfig) -> bool:
     return sampler.pooled_warmup and sampler.chains > 1 and sampler.warmup >= 200
 
 
-def pooled_inverse_mass(z: dict, dense) -> dict:
-    """Inverse mass matrix, NumPyro's structured layout, from unconstrained draws ``z`` (site
-    -> (chains, draws, ...)) of all chains together: a dense block over the sites of
-    ``dense[0]`` (if any), a diagonal over the rest (sorted by name, NumPyro's order).
-    Regularised as Stan's (and NumPyro's) adaptation is: ``n / (n + 5)`` of the estimate
-    plus ``1e-3 * 5 / (n + 5)`` on the diagonal."""
+def pooled_inverse_mass(z: dict, dense) -> dict | jax.Array:
+    """Inverse mass matrix in NumPyro's layout from unconstrained draws ``z`` (site ->
+    (chains, draws, ...)) of all chains together. ``dense`` as NumPyro's ``dense_mass``:
+    ``False`` / ``True``, one diagonal / dense matrix over all sites (sorted by name, the
+    order of ``ravel_pytree``), or a list holding one tuple of sites: a dense block over them
+    in that order and a diagonal over the rest (sorted). Regularised as Stan's (and
+    NumPyro's) adaptation: ``n / (n + 5)`` of the estimate plus ``1e-3 * 5 / (n + 5)`` on the
+    diagonal."""
     flat = {k: v.reshape(v.shape[0] * v.shape[1], -1) for k, v in z.items()}
-    blocks = [tuple(dense[0])] if dense else []
-    blocks.append(tuple(sorted(set(flat) - set().union(*blocks))))
-    out = {}
-    if not dense:  # one diagonal over all sites: a plain array, in ravel_pytree's order
-        x = np.concatenate([flat[k] for k in blocks[0]], axis=1)
-        n = x.shape[0]
-        return jnp.asarray(n / (n + 5.0) * x.var(axis=0, ddof=1) + 1e-3 * 5.0 / (n + 5.0))
-    for i, names in enumerate(blocks):
-        if not names:
-            continue
+
+    def estimate(names, full: bool):
         x = np.concatenate([flat[k] for k in names], axis=1)
         n = x.shape[0]
-        shrink = n / (n + 5.0), 1e-3 * 5.0 / (n + 5.0)
-        if dense and i == 0:
-            cov = np.atleast_2d(np.cov(x, rowvar=False))
-            out[names] = jnp.asarray(shrink[0] * cov + shrink[1] * np.eye(cov.shape[0]))
-        else:
-            out[names] = jnp.asarray(shrink[0] * x.var(axis=0, ddof=1) + shrink[1])
-    return out
+        est = np.atleast_2d(np.cov(x, rowvar=False)) if full else x.var(axis=0, ddof=1)
+        return jnp.asarray(n / (n + 5.0) * est + 1e-3 * 5.0 / (n + 5.0) * (np.eye(len(est)) if full else 1.0))
+
+    if isinstance(dense, bool):
+        return estimate(sorted(flat), dense)
+    block = tuple(dense[0])
+    rest = tuple(sorted(set(flat) - set(block)))
+    return {block: estimate(block, True), **({rest: estimate(rest, False)} if rest else {})}
 
 
 def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, key, *, dense,

@@ -70,6 +70,9 @@ def test_pooled_inverse_mass_has_numpyro_block_layout_and_the_draws_covariance()
     np.testing.assert_allclose(np.asarray(inv[("b", "a")]), cov, atol=0.08)
     np.testing.assert_allclose(np.asarray(inv[("c", "d")]), [0.01, 9.0, 9.0], rtol=0.05)
     flat = pooled_inverse_mass(z, False)  # one diagonal, sites in sorted order (ravel_pytree)
+    full = np.asarray(pooled_inverse_mass(z, True))  # one dense matrix, the same order
+    np.testing.assert_allclose(np.diag(full), np.asarray(flat), rtol=1e-5)
+    np.testing.assert_allclose(full[1, 2], 1.6, atol=0.08)
     np.testing.assert_allclose(np.asarray(flat), [0.25, 4.0, 1.0, 0.01, 9.0, 9.0], rtol=0.05)
 
 
