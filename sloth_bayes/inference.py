@@ -207,12 +207,6 @@ def chain_inits(loc: dict, scale: dict, chains: int, jitter: float, key) -> dict
     return jax.vmap(unravel)(flat_loc + jitter * flat_scale * noise)
 
 
-def pooled_warmup_applies(sampler: SamplerConfig) -> bool:
-    """Whether :func:`run_nuts` pools the chains' warm-up (needs 2+ chains and a warm-up long
-    enough to adapt twice)."""
-    return sampler.pooled_warmup and sampler.chains > 1 and sampler.warmup >= 200
-
-
 def pooled_inverse_mass(z: dict, dense) -> dict | jax.Array:
     """Inverse mass matrix in NumPyro's layout from unconstrained draws ``z`` (site ->
     (chains, draws, ...)) of all chains together. ``dense`` as NumPyro's ``dense_mass``:
@@ -241,13 +235,13 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
     """NUTS on ``model`` from unconstrained starts ``init`` (site -> (chains, ...)); returns
     the run ``MCMC``. ``dense``: NumPyro's ``dense_mass`` (a list of site-name tuples, or a bool).
 
-    With ``sampler.pooled_warmup`` (see :func:`pooled_warmup_applies`) the warm-up runs in
-    two halves. In the first, each chain adapts its own step size and mass matrix, as
-    NumPyro's NUTS does; then one mass matrix is estimated from the second quarter of the
-    warm-up draws of all chains together (:func:`pooled_inverse_mass`) and kept fixed, and
-    the second half adapts only the step size. Why: a chain that happens to crawl through a
-    weakly identified direction during warm-up (a small noise scale) estimates too small a
-    variance there, takes steps too short for it and keeps crawling while it samples: on the
+    With ``sampler.pooled_warmup`` (and 2+ chains, 200+ warm-up iterations: enough to adapt
+    twice) the warm-up runs in two halves. In the first, each chain adapts its own step size
+    and mass matrix, as NumPyro's NUTS does; then one mass matrix is estimated from the second
+    quarter of the warm-up draws of all chains together (:func:`pooled_inverse_mass`) and kept
+    fixed, and the second half adapts only the step size. Why: a chain that happens to crawl
+    through a weakly identified direction during warm-up (a small noise scale) estimates too
+    small a variance there, takes steps too short for it and keeps crawling while it samples: on the
     full table one chain's bulk ESS of ``sigma_bench[MMLU-PRO]`` was 17 of 1000 draws beside
     the others' 83-179. Draws of four chains (dispersed starts) see that direction better
     than one chain's.
@@ -267,7 +261,7 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
         )
 
     warmup = sampler.warmup
-    if pooled_warmup_applies(sampler):
+    if sampler.pooled_warmup and sampler.chains > 1 and warmup >= 200:
         # warm-up only (no draw is kept), its draws left unconstrained
         first = mcmc_of(nuts(), warmup // 2, 1, postprocess_fn=lambda z: z)
         first.warmup(jax.random.fold_in(key, 1), *args, init_params=init, collect_warmup=True,

@@ -76,11 +76,10 @@ class ModelConfig:
         v2 marker. On the full table PSIS-LOO prefers it to K=3 by 44 ELPD (SE 11); at seed 0
         its chains met the convergence thresholds (seeds 1-2 missed, as K=3's three did; with
         stop 16's pooled warm-up and no interaction deviation seeds 2-4 meet them; seeds 0, 1,
-        6 miss R-hat by <= 0.003 and seed 5 ESS (337, MATH's loadings); the slow split of the v2 loadings between the MMLU and
-        GSM8K skills is gone); the lofo-1
-        pooled MAE falls on every set (v1 / v2 / all 3.90 / 2.59 / 3.39 -> 3.78 / 2.52 /
-        3.22); v2's 90% intervals get wider (coverage 0.965 -> 0.979). K=3 was preferred to
-        K=2 the same way.)
+        6 miss R-hat by <= 0.003 and seed 5 ESS (337, MATH's loadings); the slow split of the
+        v2 loadings between the MMLU and GSM8K skills is gone); the lofo-1 pooled MAE falls on
+        every set (v1 / v2 / all 3.90 / 2.59 / 3.39 -> 3.78 / 2.52 / 3.22); v2's 90% intervals
+        get wider (coverage 0.965 -> 0.979). K=3 was preferred to K=2 the same way.)
     anchors : benchmarks whose loadings form the lower-triangular anchor block (first K
         used); ``None`` picks from :data:`ANCHOR_PREFERENCE` among the fitted benchmarks.
     slope_deviations : let coarse families deviate from the shared slopes.
