@@ -34,8 +34,12 @@ QUICK = dict(chains=2, warmup=150, draws=150, svi_steps=400, svi_restarts=2)
 
 
 def real_table_path() -> str | None:
+    """``$SLOTH_BAYES_DATA``, or None when unset. Set to a missing file it fails the test
+    instead of skipping it: CI sets it, and a wrong path must not skip the real-data tests."""
     path = os.environ.get("SLOTH_BAYES_DATA")
-    return path if path and os.path.exists(path) else None
+    if path and not os.path.exists(path):
+        pytest.fail(f"SLOTH_BAYES_DATA={path} does not exist: point it at leaderboard_v2.csv")
+    return path or None
 
 
 @pytest.fixture(scope="session")
