@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+import warnings
+from dataclasses import dataclass, fields, replace
 
 import arviz as az
 import jax
@@ -98,8 +99,15 @@ class SamplerConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SamplerConfig":
-        """The settings stored with a fit; a fit saved before an option existed ran without it."""
-        return cls(**{"pooled_warmup": False, **d})
+        """The settings stored with a fit; a fit saved before an option existed ran without it.
+        Options this version does not know (a fit from a newer one) are left out with a
+        warning: they say how the draws were made, not what they mean."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            warnings.warn(f"the fit's sampler settings have options this version of sloth_bayes "
+                          f"does not know, ignored: {unknown}", stacklevel=2)
+        return cls(**{"pooled_warmup": False, **{k: v for k, v in d.items() if k in known}})
 
 
 def to_key(seed) -> jax.Array:
