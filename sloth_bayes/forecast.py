@@ -142,7 +142,10 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             a_plug = base.mean(0)
             kinds.append(KIND_NEW_SUB)
         else:
-            a = post["sigma_coarse"] * once(("coarse", coarse), (k,))
+            z = once(("coarse", coarse), (k,))
+            if "efficiency_chol" in post:
+                z = np.einsum("sk,sjk->sj", z, post["efficiency_chol"])
+            a = post["sigma_coarse"] * z
             a = a + post["sigma_sub"] * once(("sub", sub), (k,))
             a_plug = np.zeros(k)
             kinds.append(KIND_NEW_FAMILY)

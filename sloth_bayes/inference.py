@@ -43,6 +43,8 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("sigma_logit")
     if not (config.logit_noise and config.instruct_noise):
         off.add("instruct_noise")
+    if not config.correlated_efficiency:
+        off.add("efficiency_chol")
     off.add("loadings_free" if config.folded_loadings else "loadings_unfolded")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
@@ -59,6 +61,7 @@ GLOBAL_SITES = (
     "size_curvature",
     "sigma_sub",
     "sigma_coarse",
+    "efficiency_chol",
     "tau_slope",
     "sigma_llm",
     "loadings_free",
@@ -328,6 +331,7 @@ def site_dims() -> dict[str, list[str]]:
         "size_curvature": ["skill"],
         "sigma_sub": ["skill"],
         "sigma_coarse": ["skill"],
+        "efficiency_chol": ["skill", "skill_col"],
         "z_coarse": ["coarse_family", "skill"],
         "alpha_coarse": ["coarse_family", "skill"],
         "z_sub": ["family", "skill"],
@@ -364,6 +368,7 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         "covariate": list(COVARIATES),
         "deviation_covariate": list(COVARIATES[: 3 if config.interaction_deviation else 2]),
         "skill": skill_names(config.n_skills),
+        "skill_col": skill_names(config.n_skills),
         "coarse_family": enc.coarse,
         "family": enc.subfamilies,
         "llm": enc.llms,

@@ -170,6 +170,19 @@ class ModelConfig:
         full table (default model, posterior means) the mean absolute residual of instruct
         models is 2.9 points against 1.8 for base models: GSM8K 9.6 vs 3.4, IFEval 7.2 vs
         3.2, BBH 2.7 vs 1.1, MUSR 2.6 vs 1.7; ARC, HellaSwag and Winogrande alike.
+    correlated_efficiency : coarse families' efficiencies are correlated across skills:
+        ``alpha_coarse = sigma_coarse * (L z)`` with ``L ~ LKJCholesky(K, 2)``
+        (``efficiency_chol``), instead of independent skills. A family seen through one small
+        model that scores near chance on some benchmarks then borrows the skills it shows
+        for those it does not, and a new family draws its skills with the fitted
+        correlation. Off by default: no gain beyond the sampler seed's noise. lofo-1 (2 x
+        200 draws, one machine, v1 / v2 / all), seed 0: MAE 3.86 / 2.51 / 3.24 -> 3.79 /
+        2.46 / 3.16 points, CRPS 2.74 / 1.77 / 2.33 -> 2.66 / 1.74 / 2.25; seed 1: MAE 3.78
+        / 2.45 / 3.17 -> 3.94 / 2.53 / 3.31, CRPS 2.69 / 1.78 / 2.29 -> 2.76 / 1.79 / 2.34;
+        90% coverage within 0.01 of the default's. Zero-shot, seed 0: MAE 5.70 / 3.02 /
+        4.34, 90% coverage 0.892 / 0.985 / 0.950. Full table, 4 x 1000, seed 0: max R-hat
+        1.008, min bulk ESS 630 (``efficiency_chol``), no divergence; the posterior
+        correlations are modest (-0.49 to 0.24, sd ~0.3).
     scale_prior : prior of every spread (``sigma_*``, ``tau_slope``): ``"gamma"``, Gamma(2,
         2 / scale) with mean ``scale`` and no mass at 0, or ``"half_normal"`` (scale
         ``scale``). The half-normal's mode at 0 let small spreads (ARC's profile scale,
@@ -207,6 +220,7 @@ class ModelConfig:
     deviation_knee: float = 1.0
     instruct_noise: bool = False
     instruct_noise_scale: float = 0.5
+    correlated_efficiency: bool = False
 
     def __post_init__(self):
         for name, allowed in (
@@ -232,6 +246,7 @@ class ModelConfig:
         d.setdefault("interaction_deviation", True)
         d.setdefault("deviation_growth", "linear")
         d.setdefault("instruct_noise", False)
+        d.setdefault("correlated_efficiency", False)
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(
@@ -711,7 +726,11 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     # Centring the standard-normal offsets fixes the skills' location exactly (the benchmark
     # difficulties take it), instead of leaving a ridge that NUTS crosses slowly; the mean
     # direction of each z is then likelihood-free and mixes at no cost.
-    alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * _centre(z_coarse))
+    z_coarse = _centre(z_coarse)
+    if config.correlated_efficiency:
+        chol = numpyro.sample("efficiency_chol", dist.LKJCholesky(k, concentration=2.0))
+        z_coarse = z_coarse @ chol.T
+    alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * z_coarse)
     with numpyro.plate("family", n_sub, dim=-2), skill:
         z_sub = numpyro.sample("z_sub", dist.Normal(0.0, 1.0))
     alpha = numpyro.deterministic(

@@ -410,3 +410,39 @@ def test_model_options_from_the_command_line():
     ):
         with pytest.raises(SystemExit, match=match):
             model_config([bad])
+
+
+def test_a_new_family_draws_correlated_efficiencies_from_the_fitted_correlation(sim_fit, simulated):
+    """With ``correlated_efficiency`` a never-seen family's efficiencies on the skills are
+    drawn with the posterior's correlation (``efficiency_chol``): set to +0.95, the draws of
+    its two anchor benchmarks go together more than set to -0.95 (the fit's own draws, with
+    that one variable replaced)."""
+    import copy
+
+    from scipy.stats import spearmanr
+    import xarray as xr
+
+    table, _ = simulated
+    query = table.iloc[[0]].assign(Model="alien-7b", Family="alien", Family2="alien")
+    post = sim_fit.idata_.posterior
+    anchors = list(post["loadings"].benchmark.values[:2])  # lower-triangular: the first K
+    rho = {}
+    for r in (0.95, -0.95):
+        chol = np.linalg.cholesky(np.array([[1.0, r], [r, 1.0]]))
+        model = copy.copy(sim_fit)
+        model.idata_ = sim_fit.idata_.copy(deep=True)
+        shape = post["alpha"].shape[:2] + (2, 2)
+        tree = model.idata_["posterior"]
+        tree["efficiency_chol"] = xr.DataArray(
+            np.broadcast_to(chol, shape).copy(), dims=("chain", "draw", "skill", "skill_col"))
+        # the second anchor off the first skill and a wide population: the anchors' logits
+        # are then the new family's two efficiencies plus what both share
+        loadings = tree["loadings"].copy()
+        loadings.loc[{"benchmark": anchors[1], "skill": loadings.skill.values[0]}] = 0.0
+        tree["loadings"] = loadings
+        tree["sigma_coarse"] = tree["sigma_coarse"] * 0 + 3.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mu = model.predictive_draws(query, seed=0)["mu"].isel(model=0)
+        rho[r] = spearmanr(mu.sel(benchmark=anchors[0]), mu.sel(benchmark=anchors[1]))[0]
+    assert rho[0.95] > rho[-0.95] + 0.3, rho

@@ -168,3 +168,24 @@ def test_deviation_term_uses_only_the_covariates_that_deviate():
     far = dx.copy()
     far[:, 2] += 100.0
     np.testing.assert_allclose(deviation_term(far, dev2), np.einsum("nc,nck->nk", dx[:, :2], dev2), rtol=1e-6)
+
+
+def test_correlated_efficiency_gives_coarse_families_the_prior_correlation_of_its_cholesky_factor():
+    """Known answer: with the skills' spreads fixed at 1 and the LKJ factor fixed at that of
+    correlation 0.9, a coarse family's efficiencies on two skills correlate 0.9 across prior
+    draws; without the option they are independent."""
+    import numpy as np
+
+    from sloth_bayes.model import ModelConfig
+    from sloth_bayes.simulate import draw_prior, prepare_design
+
+    chol = np.linalg.cholesky(np.array([[1.0, 0.9], [0.9, 1.0]]))
+    fixed = {"sigma_coarse": np.ones(2)}
+    for config, params, want in (
+        (ModelConfig(n_skills=2, correlated_efficiency=True), {**fixed, "efficiency_chol": chol}, 0.9),
+        (ModelConfig(n_skills=2), fixed, 0.0),
+    ):
+        design = prepare_design(None, config, seed=1, n_families=6)
+        alpha = draw_prior(design, 4000, seed=0, params=params)["alpha_coarse"]  # (n, C, K)
+        r = np.mean([np.corrcoef(alpha[:, c, 0], alpha[:, c, 1])[0, 1] for c in range(alpha.shape[1])])
+        assert abs(r - want) < 0.05, (config.correlated_efficiency, r)
