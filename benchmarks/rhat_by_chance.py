@@ -5,7 +5,7 @@
 R-hat of chains that sample the same distribution is not exactly 1: it scatters by about
 1 / (bulk ESS per chain). Over ~1,500 parameters the largest of those scatters can pass 1.01
 by chance alone. For each fit this script takes every parameter the convergence check
-looks at (``diagnostics.convergence_report``: free entries, folded loadings once), replaces
+looks at (``diagnostics.checked_parameters``: free entries, folded loadings once), replaces
 its draws by stationary AR(1) chains of the same shape whose autocorrelation gives the
 parameter's own bulk ESS (``rho = (n - ess) / (n + ess)``, ``n`` all draws), and computes
 their rank-normalised R-hat with ArviZ, ``--reps`` times. Columns: the fit's max R-hat and
@@ -28,11 +28,9 @@ def _checked(idata) -> dict:
     """Per variable, (rhat, bulk ESS) of the entries the convergence check uses."""
     import arviz as az
 
-    from sloth_bayes.diagnostics import _finite_elements, _posterior
+    from sloth_bayes.diagnostics import checked_parameters
 
-    post = _posterior(idata)
-    post = post.drop_vars([v for v in ("loadings_free", "loadings_unfolded") if v in post])
-    masks = _finite_elements(post)
+    post, masks = checked_parameters(idata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         rhat, ess = az.rhat(post), az.ess(post, method="bulk")

@@ -167,6 +167,18 @@ def _worst(values: dict[str, xr.DataArray], masks, largest: bool) -> tuple[float
     return best, where
 
 
+def checked_parameters(idata, var_names=None) -> tuple[xr.Dataset, dict[str, xr.DataArray]]:
+    """The posterior variables the convergence check looks at (``var_names``, default all but
+    the free-loading sites: ``loadings`` holds their entries again, and the folded sign is
+    seen by no chain's likelihood), and per variable the mask of its entries that vary."""
+    post = _posterior(idata)
+    if var_names is not None:
+        post = post[list(var_names)]
+    elif "loadings" in post:
+        post = post.drop_vars([v for v in ("loadings_free", "loadings_unfolded") if v in post])
+    return post, _finite_elements(post)
+
+
 def convergence_report(
     idata, *, rhat_max: float = 1.01, ess_min: float = 400, bfmi_min: float = 0.3, var_names=None
 ) -> ConvergenceReport:
@@ -183,15 +195,8 @@ def convergence_report(
     -------
     ConvergenceReport
     """
-    post = _posterior(idata)
-    if var_names is not None:
-        post = post[list(var_names)]
-    elif "loadings" in post:
-        # the free entries of ``loadings`` again, and (folded loadings) their sign, which
-        # no chain's likelihood sees
-        post = post.drop_vars([v for v in ("loadings_free", "loadings_unfolded") if v in post])
+    post, masks = checked_parameters(idata, var_names)
     n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
-    masks = _finite_elements(post)
     rhat = _quiet(az.rhat, post) if n_chains > 1 else post.isel(chain=0, draw=0) * np.nan
     ess_bulk = _quiet(az.ess, post, method="bulk")
     ess_tail = _quiet(az.ess, post, method="tail")

@@ -368,7 +368,7 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         "covariate": list(COVARIATES),
         "deviation_covariate": list(COVARIATES[: 3 if config.interaction_deviation else 2]),
         "skill": skill_names(config.n_skills),
-        "skill_col": skill_names(config.n_skills),
+        **({"skill_col": skill_names(config.n_skills)} if config.correlated_efficiency else {}),
         "coarse_family": enc.coarse,
         "family": enc.subfamilies,
         "llm": enc.llms,
