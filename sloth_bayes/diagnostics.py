@@ -169,13 +169,17 @@ def _worst(values: dict[str, xr.DataArray], masks, largest: bool) -> tuple[float
 
 def checked_parameters(idata, var_names=None) -> tuple[xr.Dataset, dict[str, xr.DataArray]]:
     """The posterior variables the convergence check looks at (``var_names``, default all but
-    the free-loading sites: ``loadings`` holds their entries again, and the folded sign is
-    seen by no chain's likelihood), and per variable the mask of its entries that vary."""
+    the free-loading sites: ``loadings`` holds their entries again; and the unfolded sites
+    of folded parameters, whose sign no chain's likelihood sees), and per variable the mask
+    of its entries that vary."""
     post = _posterior(idata)
     if var_names is not None:
         post = post[list(var_names)]
-    elif "loadings" in post:
-        post = post.drop_vars([v for v in ("loadings_free", "loadings_unfolded") if v in post])
+    else:
+        drop = [v for v in post.data_vars if str(v).endswith("_unfolded")]
+        if "loadings" in post:
+            drop.append("loadings_free")
+        post = post.drop_vars([v for v in drop if v in post])
     return post, _finite_elements(post)
 
 

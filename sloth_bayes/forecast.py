@@ -30,6 +30,7 @@ from .model import (
     deviation_frame,
     deviation_knee,
     deviation_term,
+    effective_floor,
     identify_profile,
     loading_mask,
     logit_noise_sd,
@@ -173,7 +174,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
 
     offset, offset_plug = _bench_offsets(post, enc, q, rng, once, anchor_rows_of(idata, enc))
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
-    floor = np.asarray(enc.floor)
+    floor = effective_floor(post, enc.floor)  # (S, 1, J) when learned, else (J,)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
     mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset))
     sigma_logit = 0.0
@@ -182,7 +183,8 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         sigma_logit = np.asarray(logit_noise_sd(post["sigma_logit"][:, None, :], instruct[None, :, None], ratio))
     sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit))
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
-    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor, offset_plug))
+    floor_plug = floor.mean(0)[0] if floor.ndim == 3 else floor
+    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor_plug, offset_plug))
 
     coords = {"model": q[MODEL].astype(str).to_numpy(), "benchmark": enc.benchmarks}
     new = [m for m, kd in zip(coords["model"], kinds) if kd == KIND_NEW_FAMILY]

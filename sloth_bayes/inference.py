@@ -45,6 +45,8 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("instruct_noise")
     if not config.correlated_efficiency:
         off.add("efficiency_chol")
+    if not config.floor_lift:
+        off.add("floor_lift_unfolded")
     off.add("loadings_free" if config.folded_loadings else "loadings_unfolded")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
@@ -71,6 +73,7 @@ GLOBAL_SITES = (
     "sigma_logit",
     "instruct_noise",
     "instruct_bench",
+    "floor_lift_unfolded",
     "sigma_family_bench",
     "sigma_sub_bench",
 )
@@ -350,6 +353,8 @@ def site_dims() -> dict[str, list[str]]:
         "sigma_logit": ["benchmark"],
         "instruct_noise": ["benchmark"],
         "instruct_bench": ["benchmark"],
+        "floor_lift_unfolded": ["benchmark"],
+        "floor_lift": ["benchmark"],
         "sigma_family_bench": ["benchmark"],
         "z_family_bench": ["coarse_family", "benchmark"],
         "sigma_sub_bench": ["benchmark"],

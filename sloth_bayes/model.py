@@ -183,6 +183,14 @@ class ModelConfig:
         4.34, 90% coverage 0.892 / 0.985 / 0.950. Full table, 4 x 1000, seed 0: max R-hat
         1.008, min bulk ESS 630 (``efficiency_chol``), no divergence; the posterior
         correlations are modest (-0.49 to 0.24, sd ~0.3).
+    floor_lift : learn each benchmark's lower asymptote above its chance level:
+        ``floor_j = c_j + (1 - c_j) * |x_j|``, ``x_j ~ N(0, floor_lift_scale)`` (folded, like
+        the loadings; ``floor_lift`` holds ``|x_j|``). Models that know nothing do not score
+        the chance level of every benchmark: on the 160-LLM table every model with MMLU at
+        chance scores 0.29-0.33 on BBH (chance 0.255) and 0.06-0.26 on IFEval (chance 0).
+        With the floor at chance, such a model sits on the rising part of the sigmoid and its
+        forecasts spread as if its skills were known to grow; the 3PL item-response model's
+        guessing parameter is the same idea.
     scale_prior : prior of every spread (``sigma_*``, ``tau_slope``): ``"gamma"``, Gamma(2,
         2 / scale) with mean ``scale`` and no mass at 0, or ``"half_normal"`` (scale
         ``scale``). The half-normal's mode at 0 let small spreads (ARC's profile scale,
@@ -221,6 +229,8 @@ class ModelConfig:
     instruct_noise: bool = False
     instruct_noise_scale: float = 0.5
     correlated_efficiency: bool = False
+    floor_lift: bool = False
+    floor_lift_scale: float = 0.05
 
     def __post_init__(self):
         for name, allowed in (
@@ -247,6 +257,7 @@ class ModelConfig:
         d.setdefault("deviation_growth", "linear")
         d.setdefault("instruct_noise", False)
         d.setdefault("correlated_efficiency", False)
+        d.setdefault("floor_lift", False)
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(
@@ -536,6 +547,21 @@ def benchmark_mean(theta, loadings, difficulty, floor, offset=0.0):
     return floor + (1.0 - floor) * jax_sigmoid(logit)
 
 
+def lifted_floor(chance, lift):
+    """A benchmark's lower asymptote: its chance level raised by ``lift`` of the rest of the
+    scale (``ModelConfig.floor_lift``); ``lift = 0`` is the chance level itself."""
+    return chance + (1.0 - chance) * lift
+
+
+def effective_floor(post, chance):
+    """The floors a fit used: per draw, ``(S, 1, J)`` (broadcast over models), when it
+    learned them (``floor_lift`` in ``post``), else the chance levels ``(J,)``."""
+    chance = np.asarray(chance, dtype=float)
+    if "floor_lift" not in post:
+        return chance
+    return np.asarray(lifted_floor(chance, np.asarray(post["floor_lift"])))[:, None, :]
+
+
 def jax_sigmoid(x):
     return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
 
@@ -801,6 +827,11 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         log_ratio = None
         if config.logit_noise and config.instruct_noise:
             log_ratio = numpyro.sample("instruct_noise", dist.Normal(0.0, config.instruct_noise_scale))
+        floor_all = jnp.asarray(data.floor)
+        if config.floor_lift:
+            raw = numpyro.sample("floor_lift_unfolded", dist.Normal(0.0, config.floor_lift_scale))
+            lift = numpyro.deterministic("floor_lift", jnp.abs(raw))
+            floor_all = lifted_floor(floor_all, lift)
 
     theta_obs = theta[data.obs_row]  # (O, K)
     lam = loadings[data.obs_col]
@@ -817,7 +848,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         logit = logit + _profile("family_bench", data.n_coarse, data.coarse, data, config, loadings)
     if config.family_bench in ("sub", "nested"):
         logit = logit + _profile("sub_bench", n_sub, data.sub, data, config, loadings)
-    floor = data.floor[data.obs_col]
+    floor = floor_all[data.obs_col]
     mu = floor + (1.0 - floor) * jax_sigmoid(logit)
     sl = logit_noise_sd(
         sigma_logit[data.obs_col],

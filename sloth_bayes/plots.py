@@ -35,6 +35,7 @@ from .model import (
     deviation_frame,
     deviation_knee,
     deviation_term,
+    effective_floor,
     logit_noise_sd,
     observation_sd,
     size_bend,
@@ -783,10 +784,12 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     col = np.array([enc.benchmarks.index(b) for b in bench_of_cell])
     lam = _draws(tree, "loadings")
     diff = _draws(tree, "difficulty")
-    mu = np.asarray(benchmark_mean(theta, lam, diff, np.asarray(enc.floor), _llm_offsets(tree, enc)))
+    lift = {"floor_lift": _draws(tree, "floor_lift")} if "floor_lift" in tree.posterior else {}
+    floor = effective_floor(lift, enc.floor)  # (S, 1, J) when learned, else (J,)
+    mu = np.asarray(benchmark_mean(theta, lam, diff, floor, _llm_offsets(tree, enc)))
     mu = mu[:, llm_of_cell, col]
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
-    floor = np.asarray(enc.floor)[col]
+    floor = floor[:, 0, col] if floor.ndim == 3 else floor[col]
     sigma_logit = 0.0
     if "sigma_logit" in tree.posterior:
         ratio = _draws(tree, "instruct_noise")[:, col] if "instruct_noise" in tree.posterior else None

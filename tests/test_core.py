@@ -14,6 +14,8 @@ from sloth_bayes.forecast import FORECAST_COLUMNS, KIND_NEW_FAMILY, KIND_NEW_SUB
 
 from conftest import QUICK
 
+from sloth_bayes.model import ModelConfig
+
 
 def _queries(table: pd.DataFrame) -> pd.DataFrame:
     """Three kinds of query: a known sub-family, a new sub-family, a new family."""
@@ -446,3 +448,26 @@ def test_a_new_family_draws_correlated_efficiencies_from_the_fitted_correlation(
             mu = model.predictive_draws(query, seed=0)["mu"].isel(model=0)
         rho[r] = spearmanr(mu.sel(benchmark=anchors[0]), mu.sel(benchmark=anchors[1]))[0]
     assert rho[0.95] > rho[-0.95] + 0.3, rho
+
+
+def test_a_learned_floor_is_recovered_and_forecast_as_the_model_has_it():
+    """``floor_lift``: a table simulated with MMLU's floor lifted by 0.15 of its scale above
+    chance (and MMLU hard, so many models sit near it) gives a posterior whose 90% interval
+    of that lift holds 0.15 and not 0 (the chance level alone cannot be the floor), and
+    whose forecasts and plotted cells use the learned floors draw by draw (they would not
+    match the model's own means at the chance levels)."""
+    from sloth_bayes import SlothBayes
+    from sloth_bayes.simulate import simulate_table
+
+    config = ModelConfig(n_skills=2, floor_lift=True)
+    lift = np.array([0.15, 0.0, 0.0, 0.0, 0.0, 0.0])
+    table, truth = simulate_table(
+        config=config, seed=5, params={"floor_lift_unfolded": lift, "difficulty": np.array([-3.0, 0, 0, 0, 0, 0])}
+    )
+    assert list(table.columns[-6:])[0] == "MMLU"
+    model = SlothBayes(config=config, **QUICK).fit(table, seed=0, progress_bar=False)
+    draws = model.idata_.posterior["floor_lift"].sel(benchmark="MMLU")
+    low, high = np.quantile(draws, [0.05, 0.95])
+    assert low > 0.05 and low <= 0.15 <= high, (low, high)
+    _assert_forecast_is_the_models_own_mean(model, table)
+    _assert_plotted_skills_are_the_forecasters(model, table)
