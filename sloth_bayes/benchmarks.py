@@ -65,7 +65,11 @@ def benchmark_table() -> pd.DataFrame:
     pandas.DataFrame
         Indexed by benchmark name, columns ``floor`` (chance-level accuracy, float),
         ``n_items`` (test items on the Open LLM Leaderboard, float), ``leaderboard``
-        (``"v1"`` or ``"v2"``) and ``source`` (where the numbers come from).
+        (``"v1"`` or ``"v2"``), ``answer`` (how an answer is scored: ``"choice"``, one of
+        several options, where a model that knows nothing can beat 1/#choices by its
+        biases; ``"rules"``, IFEval's checks of instructions, some met by any text;
+        ``"exact"``, a free-form answer that must match, where nothing can be guessed and 0
+        is the floor) and ``source`` (where the numbers come from).
         A fresh copy: editing it does not affect the package.
 
     Examples
@@ -143,8 +147,9 @@ def resolve_benchmarks(
             f"Known benchmarks: {', '.join(known.index)}."
         )
 
-    out = known.reindex(names)[["floor", "n_items", "leaderboard"]]
+    out = known.reindex(names)[["floor", "n_items", "leaderboard", "answer"]]
     out["leaderboard"] = out["leaderboard"].fillna("user")
+    out["answer"] = out["answer"].fillna("unknown")
     for name in names:
         if name in floors:
             out.loc[name, "floor"] = float(floors[name])

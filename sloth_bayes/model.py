@@ -185,7 +185,9 @@ class ModelConfig:
         correlations are modest (-0.49 to 0.24, sd ~0.3).
     floor_lift : learn each benchmark's lower asymptote above its chance level:
         ``floor_j = c_j + (1 - c_j) * |x_j|``, ``x_j ~ N(0, floor_lift_scale)`` (folded, like
-        the loadings; ``floor_lift`` holds ``|x_j|``). Models that know nothing do not score
+        the loadings; ``floor_lift`` holds ``|x_j|``), except where the floor is exact (free-form
+        answers that must match, ``answer="exact"`` in the benchmark metadata: GSM8K, MATH
+        Lvl 5, whose ``floor_lift`` is 0). Models that know nothing do not score
         the chance level of every benchmark: on the 160-LLM table every model with MMLU at
         chance scores 0.29-0.33 on BBH (chance 0.255) and 0.06-0.26 on IFEval (chance 0).
         With the floor at chance, such a model sits on the rising part of the sigmoid and its
@@ -298,6 +300,9 @@ class Encoding:
     # z_size^2 minus its least-squares line in z_size over the fitted LLMs (see size_bend)
     bend_loc: float = 0.0
     bend_slope: float = 0.0
+    # Benchmarks whose floor is exact (free-form answers that must match: nothing to guess),
+    # never lifted by ``ModelConfig.floor_lift``; empty in fits saved before the option.
+    floor_exact: list[bool] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -327,6 +332,7 @@ class ModelData(NamedTuple):
     boundary: np.ndarray  # (B,) int cells whose score is exactly 0 or 1
     n_coarse: int
     cell_mask: np.ndarray | None = None  # (O,) bool: cells in the likelihood (None = all)
+    floor_free: np.ndarray | None = None  # (J,) 1 where a floor may be lifted (None = all)
 
 
 def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None) -> list[str]:
@@ -387,6 +393,7 @@ def make_encoding(table: pd.DataFrame, bench_meta: pd.DataFrame, config: ModelCo
         benchmarks=benchmarks,
         floor=[float(v) for v in bench_meta["floor"]],
         n_items=[float(v) for v in bench_meta["n_items"]],
+        floor_exact=[str(a) == "exact" for a in bench_meta.get("answer", [""] * len(benchmarks))],
         anchors=_pick_anchors(benchmarks, config.n_skills, config.anchors),
         size_loc=size_loc,
         size_scale=size_scale,
@@ -532,6 +539,7 @@ def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
         y=y[rows, cols],
         boundary=np.flatnonzero((y[rows, cols] <= 0.0) | (y[rows, cols] >= 1.0)),
         n_coarse=len(enc.coarse),
+        floor_free=np.array([0.0 if e else 1.0 for e in enc.floor_exact] or np.ones(len(enc.floor))),
     )
 
 
@@ -830,7 +838,8 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         floor_all = jnp.asarray(data.floor)
         if config.floor_lift:
             raw = numpyro.sample("floor_lift_unfolded", dist.Normal(0.0, config.floor_lift_scale))
-            lift = numpyro.deterministic("floor_lift", jnp.abs(raw))
+            free = 1.0 if data.floor_free is None else data.floor_free
+            lift = numpyro.deterministic("floor_lift", jnp.abs(raw) * free)
             floor_all = lifted_floor(floor_all, lift)
 
     theta_obs = theta[data.obs_row]  # (O, K)

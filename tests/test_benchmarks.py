@@ -36,7 +36,10 @@ def test_benchmark_lists():
 def test_table_contents():
     table = benchmark_table()
     assert list(table.index) == list(DEFAULT_BENCHMARKS)
-    assert list(table.columns) == ["floor", "n_items", "leaderboard", "source"]
+    assert list(table.columns) == ["floor", "n_items", "leaderboard", "answer", "source"]
+    # free-form answers that must match have nothing to guess: their floor is exact
+    assert sorted(table.index[table["answer"] == "exact"]) == ["GSM8K", "MATH Lvl 5"]
+    assert set(table["answer"]) == {"choice", "exact", "rules"}
     assert table["floor"].to_dict() == FLOORS
     assert table["n_items"].to_dict() == N_ITEMS
     assert set(table.loc[list(V1_BENCHMARKS), "leaderboard"]) == {"v1"}
@@ -54,7 +57,7 @@ def test_resolve_keeps_order_and_types():
     names = ["GSM8K", "MMLU", "BBH"]
     meta = resolve_benchmarks(names)
     assert list(meta.index) == names
-    assert list(meta.columns) == ["floor", "n_items", "leaderboard"]
+    assert list(meta.columns) == ["floor", "n_items", "leaderboard", "answer"]
     assert meta["floor"].dtype == float and meta["n_items"].dtype == float
     assert meta["floor"].tolist() == [0.0, 0.25, 0.255]
 
@@ -68,6 +71,7 @@ def test_resolve_overrides_and_adds():
     assert meta.loc["MyQA", "floor"] == 0.5
     assert math.isnan(meta.loc["MyQA", "n_items"])
     assert meta.loc["MyQA", "leaderboard"] == "user"
+    assert meta.loc["MyQA", "answer"] == "unknown"
     assert "Unused" not in meta.index
 
 

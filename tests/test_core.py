@@ -455,7 +455,7 @@ def test_a_learned_floor_is_recovered_and_forecast_as_the_model_has_it():
     chance (and MMLU hard, so many models sit near it) gives a posterior whose 90% interval
     of that lift holds 0.15 and not 0 (the chance level alone cannot be the floor), and
     whose forecasts and plotted cells use the learned floors draw by draw (they would not
-    match the model's own means at the chance levels)."""
+    match the model's own means at the chance levels); GSM8K's floor is exact, never lifted."""
     from sloth_bayes import SlothBayes
     from sloth_bayes.simulate import simulate_table
 
@@ -469,5 +469,7 @@ def test_a_learned_floor_is_recovered_and_forecast_as_the_model_has_it():
     draws = model.idata_.posterior["floor_lift"].sel(benchmark="MMLU")
     low, high = np.quantile(draws, [0.05, 0.95])
     assert low > 0.05 and low <= 0.15 <= high, (low, high)
+    # GSM8K's answers are free-form and must match: its floor stays at chance, exactly
+    assert float(np.abs(model.idata_.posterior["floor_lift"].sel(benchmark="GSM8K")).max()) == 0.0
     _assert_forecast_is_the_models_own_mean(model, table)
     _assert_plotted_skills_are_the_forecasters(model, table)
