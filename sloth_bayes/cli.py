@@ -40,7 +40,7 @@ def _floors(items: list[str] | None) -> dict[str, float] | None:
 def model_config(options: list[str] | None, n_skills: int | None = None):
     """A :class:`~sloth_bayes.model.ModelConfig` from ``NAME=VALUE`` strings (``--option``),
     each value read as its field's type (``true``/``false`` for switches, a comma list for
-    ``anchors``); ``n_skills`` (``--skills``) wins over an option of that name."""
+    ``anchors`` and ``floor_lift``); ``n_skills`` (``--skills``) wins over an option of that name."""
     from dataclasses import fields
 
     from .model import ModelConfig
@@ -62,6 +62,9 @@ def model_config(options: list[str] | None, n_skills: int | None = None):
                 values[name] = text.lower() in ("true", "1", "yes")
             elif name == "anchors":
                 values[name] = None if text.lower() in ("", "none") else tuple(t.strip() for t in text.split(","))
+            elif isinstance(default, tuple):  # a comma list; "none" or nothing for ()
+                items = (t.strip() for t in text.split(","))
+                values[name] = tuple(t for t in items if t.lower() not in ("", "none"))
             else:
                 values[name] = type(default)(text)
         except ValueError as err:

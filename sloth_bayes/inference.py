@@ -23,13 +23,22 @@ import numpy as np
 import numpyro
 from numpyro.infer import MCMC, NUTS
 
-from .model import COVARIATES, Encoding, ModelConfig, ModelData, skills_model, token_group_labels
+from .model import (
+    COVARIATES,
+    Encoding,
+    ModelConfig,
+    ModelData,
+    learns_floor,
+    skills_model,
+    token_group_labels,
+)
 
 CHAIN_METHODS = ("parallel", "sequential", "vectorized")
 
 
-def _global_sites(config: ModelConfig) -> tuple[str, ...]:
-    """The GLOBAL_SITES this configuration has (switched-off terms have no site)."""
+def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[str, ...]:
+    """The GLOBAL_SITES this configuration has (switched-off terms have no site; nor has
+    the floor lift where ``data`` has no benchmark of a lifted kind)."""
     off = set()
     if not config.slope_deviations:
         off.add("tau_slope")
@@ -45,7 +54,7 @@ def _global_sites(config: ModelConfig) -> tuple[str, ...]:
         off.add("instruct_noise")
     if not config.correlated_efficiency:
         off.add("efficiency_chol")
-    if not config.floor_lift:
+    if not config.floor_lift or (data is not None and not learns_floor(config, data)):
         off.add("floor_lift_unfolded")
     off.add("loadings_free" if config.folded_loadings else "loadings_unfolded")
     if config.family_bench not in ("coarse", "nested"):
@@ -302,7 +311,7 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
     t0 = time.perf_counter()
     params, losses = svi_init(data, config, k_svi, sampler.svi_restarts, sampler.svi_steps)
     t_svi = time.perf_counter() - t0
-    dense = [_global_sites(config)] if sampler.dense_globals else False
+    dense = [_global_sites(config, data)] if sampler.dense_globals else False
     chain_method = sampler.chain_method
     if chain_method == "parallel" and jax.local_device_count() < sampler.chains:
         chain_method = "sequential"  # what NumPyro would do, minus its warning
@@ -353,7 +362,7 @@ def site_dims() -> dict[str, list[str]]:
         "sigma_logit": ["benchmark"],
         "instruct_noise": ["benchmark"],
         "instruct_bench": ["benchmark"],
-        "floor_lift_unfolded": ["benchmark"],
+        "floor_lift_unfolded": ["lifted_benchmark"],
         "floor_lift": ["benchmark"],
         "sigma_family_bench": ["benchmark"],
         "z_family_bench": ["coarse_family", "benchmark"],
@@ -374,6 +383,8 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         "deviation_covariate": list(COVARIATES[: 3 if config.interaction_deviation else 2]),
         "skill": skill_names(config.n_skills),
         **({"skill_col": skill_names(config.n_skills)} if config.correlated_efficiency else {}),
+        **({"lifted_benchmark": [enc.benchmarks[j] for j in data.lifted]}
+           if learns_floor(config, data) else {}),
         "coarse_family": enc.coarse,
         "family": enc.subfamilies,
         "llm": enc.llms,

@@ -403,12 +403,15 @@ def test_model_options_from_the_command_line():
     assert config.interaction_deviation is True and config.anchors == ("MMLU", "GSM8K")
     assert config.n_skills == 2 and model_config(["n_skills=4"], n_skills=3).n_skills == 3
     assert model_config(None) == model_config([])
+    assert model_config(["floor_lift=choice, rules"]).floor_lift == ("choice", "rules")
+    assert model_config(["floor_lift=none"]).floor_lift == ()
     for bad, match in (
         ("warp_drive=1", "warp_drive: not a model option"),
         ("logit_noise=maybe", "logit_noise='maybe': not a bool"),
         ("deviation_knee=wide", "deviation_knee='wide': not a float"),
         ("deviation_growth=log", "deviation_growth"),
         ("deviation_growth", "NAME=VALUE"),
+        ("floor_lift=guess", "floor_lift"),
     ):
         with pytest.raises(SystemExit, match=match):
             model_config([bad])
@@ -455,12 +458,13 @@ def test_a_learned_floor_is_recovered_and_forecast_as_the_model_has_it():
     chance (and MMLU hard, so many models sit near it) gives a posterior whose 90% interval
     of that lift holds 0.15 and not 0 (the chance level alone cannot be the floor), and
     whose forecasts and plotted cells use the learned floors draw by draw (they would not
-    match the model's own means at the chance levels); GSM8K's floor is exact, never lifted."""
+    match the model's own means at the chance levels); GSM8K's floor is exact: with
+    ``floor_lift=("choice", "rules")`` the choice benchmarks are lifted, GSM8K never."""
     from sloth_bayes import SlothBayes
     from sloth_bayes.simulate import simulate_table
 
-    config = ModelConfig(n_skills=2, floor_lift=True)
-    lift = np.array([0.15, 0.0, 0.0, 0.0, 0.0, 0.0])
+    config = ModelConfig(n_skills=2, floor_lift=("choice", "rules"))
+    lift = np.array([0.15, 0.0, 0.0, 0.0, 0.0])  # MMLU, ARC, HellaSwag, Winogrande, TruthfulQA
     table, truth = simulate_table(
         config=config, seed=5, params={"floor_lift_unfolded": lift, "difficulty": np.array([-3.0, 0, 0, 0, 0, 0])}
     )

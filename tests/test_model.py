@@ -94,6 +94,22 @@ def test_a_config_with_unknown_options_is_refused_by_name():
         ModelConfig.from_dict(stored)
     with pytest.raises(ValueError, match="scale_prior"):
         ModelConfig(scale_prior="cauchy")
+    with pytest.raises(ValueError, match="floor_lift"):
+        ModelConfig(floor_lift=True)  # a tuple of answer kinds, not a switch
+
+
+def test_fits_saved_before_or_with_the_floor_lift_switch_keep_their_floors():
+    """A config stored before ``floor_lift`` had no lifted floor; one stored while it was a
+    switch lifted every benchmark but the exact-answer ones: loading keeps what they had."""
+    from sloth_bayes.model import ModelConfig
+
+    stored = ModelConfig().to_dict()
+    assert ModelConfig.from_dict(stored) == ModelConfig()
+    del stored["floor_lift"]
+    assert ModelConfig.from_dict(stored).floor_lift == ()
+    assert ModelConfig.from_dict(dict(stored, floor_lift=False)).floor_lift == ()
+    assert ModelConfig.from_dict(dict(stored, floor_lift=True)).floor_lift == ("choice", "rules")
+    assert ModelConfig.from_dict(dict(stored, floor_lift=["rules"])).floor_lift == ("rules",)
 
 
 def test_slope_deviation_spreads_are_per_covariate_or_per_skill():
@@ -189,3 +205,48 @@ def test_correlated_efficiency_gives_coarse_families_the_prior_correlation_of_it
         alpha = draw_prior(design, 4000, seed=0, params=params)["alpha_coarse"]  # (n, C, K)
         r = np.mean([np.corrcoef(alpha[:, c, 0], alpha[:, c, 1])[0, 1] for c in range(alpha.shape[1])])
         assert abs(r - want) < 0.05, (config.correlated_efficiency, r)
+
+
+def test_the_default_learns_only_the_floor_no_chance_level_exists_for():
+    """By default only IFEval (rule checks: no computable chance level) gets a learned floor;
+    a table without it has no ``floor_lift`` site at all (the model is the plain one), and
+    a lifted floor enters the mean through the trace's ``floor_lift`` of shape (J,)."""
+    import numpyro
+    import pandas as pd
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import ModelConfig, encode, make_encoding, skills_model
+
+    rng = np.random.default_rng(0)
+    names = ["MMLU", "GSM8K", "IFEval", "BBH"]
+    n = 8
+    table = pd.DataFrame(
+        {
+            "Model": [f"m{i}" for i in range(n)],
+            "Family": ["a"] * 4 + ["b"] * 4,
+            "Family2": ["a"] * 4 + ["b"] * 4,
+            "Instruct": [False] * n,
+            "#Params (B)": [1.0, 2.0, 4.0, 8.0] * 2,
+            "Pretraining Data Size (T)": [1.0] * n,
+            **{b: rng.uniform(0.3, 0.6, n) for b in names},
+        }
+    )
+
+    def sites(columns, config):
+        t, meta = validate_table(table.drop(columns=[b for b in names if b not in columns]))
+        enc = make_encoding(t, meta, config)
+        data = encode(t, enc, config.n_skills)
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(skills_model, 0)).get_trace(data, config)
+        return enc, tr
+
+    config = ModelConfig(n_skills=2)
+    assert config.floor_lift == ("rules",)
+    enc, tr = sites(names, config)
+    assert enc.floor_learned == [False, False, True, False]
+    assert tr["floor_lift_unfolded"]["value"].shape == (1,)
+    lift = np.asarray(tr["floor_lift"]["value"])
+    assert lift.shape == (4,) and lift[2] > 0 and np.all(lift[[0, 1, 3]] == 0)
+    _, plain = sites(["MMLU", "GSM8K", "BBH"], config)
+    assert "floor_lift" not in plain and "floor_lift_unfolded" not in plain
+    _, off = sites(names, ModelConfig(n_skills=2, floor_lift=()))
+    assert "floor_lift" not in off
