@@ -40,7 +40,8 @@ def _floors(items: list[str] | None) -> dict[str, float] | None:
 def model_config(options: list[str] | None, n_skills: int | None = None):
     """A :class:`~sloth_bayes.model.ModelConfig` from ``NAME=VALUE`` strings (``--option``),
     each value read as its field's type (``true``/``false`` for switches, a comma list for
-    ``anchors`` and ``floor_lift``); ``n_skills`` (``--skills``) wins over an option of that name."""
+    ``anchors`` and ``floor_lift``); ``n_skills`` (``--skills``) wins over an option of that
+    name."""
     from dataclasses import fields
 
     from .model import ModelConfig

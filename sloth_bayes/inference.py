@@ -54,7 +54,7 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
         off.add("instruct_noise")
     if not config.correlated_efficiency:
         off.add("efficiency_chol")
-    if not config.floor_lift or (data is not None and not learns_floor(config, data)):
+    if not (config.floor_lift if data is None else learns_floor(config, data)):
         off.add("floor_lift_unfolded")
     off.add("loadings_free" if config.folded_loadings else "loadings_unfolded")
     if config.family_bench not in ("coarse", "nested"):
