@@ -176,15 +176,17 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
     floor = effective_floor(post, enc.floor)  # (S, 1, J) when learned, else (J,)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
-    mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset))
+    power = post["link_power"][:, None, None] if "link_power" in post else 1.0
+    mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset, power))
     sigma_logit = 0.0
     if "sigma_logit" in post:
         ratio = post["instruct_noise"][:, None, :] if "instruct_noise" in post else None
         sigma_logit = np.asarray(logit_noise_sd(post["sigma_logit"][:, None, :], instruct[None, :, None], ratio))
-    sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit))
+    sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit, power))
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
     floor_plug = floor.mean(0)[0] if floor.ndim == 3 else floor
-    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor_plug, offset_plug))
+    power_plug = float(np.mean(power))
+    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor_plug, offset_plug, power_plug))
 
     coords = {"model": q[MODEL].astype(str).to_numpy(), "benchmark": enc.benchmarks}
     new = [m for m, kd in zip(coords["model"], kinds) if kd == KIND_NEW_FAMILY]

@@ -54,6 +54,8 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
         off.add("instruct_noise")
     if not config.correlated_efficiency:
         off.add("efficiency_chol")
+    if not config.link_power:
+        off.add("log_link_power")
     if not (config.floor_lift if data is None else learns_floor(config, data)):
         off.add("floor_lift_unfolded")
     off.add("loadings_free" if config.folded_loadings else "loadings_unfolded")
@@ -83,6 +85,7 @@ GLOBAL_SITES = (
     "instruct_noise",
     "instruct_bench",
     "floor_lift_unfolded",
+    "log_link_power",
     "sigma_family_bench",
     "sigma_sub_bench",
 )
@@ -364,6 +367,8 @@ def site_dims() -> dict[str, list[str]]:
         "instruct_bench": ["benchmark"],
         "floor_lift_unfolded": ["lifted_benchmark"],
         "floor_lift": ["benchmark"],
+        "log_link_power": [],
+        "link_power": [],
         "sigma_family_bench": ["benchmark"],
         "z_family_bench": ["coarse_family", "benchmark"],
         "sigma_sub_bench": ["benchmark"],

@@ -249,6 +249,8 @@ class ModelConfig:
     correlated_efficiency: bool = False
     floor_lift: tuple[str, ...] = ("rules",)
     floor_lift_scale: float = 0.2
+    link_power: bool = False
+    link_power_scale: float = 1.0
 
     def __post_init__(self):
         for name, allowed in (
@@ -280,6 +282,7 @@ class ModelConfig:
         d.setdefault("deviation_growth", "linear")
         d.setdefault("instruct_noise", False)
         d.setdefault("correlated_efficiency", False)
+        d.setdefault("link_power", False)
         # floor_lift was a switch (True: every benchmark but the exact-answer ones)
         lift = d.get("floor_lift", ())
         d["floor_lift"] = ("choice", "rules") if lift is True else tuple(lift or ())
@@ -571,11 +574,21 @@ def covariates(size_z, tokens_z):
     return jnp.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)
 
 
-def benchmark_mean(theta, loadings, difficulty, floor, offset=0.0):
-    """Expected score: chance floor plus the rest of the scale times a sigmoid of skills
-    (``offset``: benchmark-specific logit terms of an LLM, shape ``(..., n, j)``)."""
+def benchmark_mean(theta, loadings, difficulty, floor, offset=0.0, power=1.0):
+    """Expected score: chance floor plus the rest of the scale times the link of skills
+    (``offset``: benchmark-specific logit terms of an LLM, shape ``(..., n, j)``; ``power``:
+    see :func:`link`)."""
     logit = jnp.einsum("...nk,...jk->...nj", theta, loadings) + difficulty[..., None, :] + offset
-    return floor + (1.0 - floor) * jax_sigmoid(logit)
+    return floor + (1.0 - floor) * link(logit, power)
+
+
+def link(logit, power=1.0):
+    """``sigmoid(logit) ** power``: the logistic for ``power = 1``; above 1 its lower tail
+    falls ``power`` times faster than its upper tail rises (a model far below a benchmark's
+    difficulty sits at chance sooner), ``ModelConfig.link_power``."""
+    if isinstance(power, (int, float)) and power == 1.0:
+        return jax_sigmoid(logit)
+    return jnp.exp(power * jax.nn.log_sigmoid(logit))
 
 
 def learns_floor(config: ModelConfig, data: ModelData) -> bool:
@@ -603,11 +616,17 @@ def jax_sigmoid(x):
     return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
 
 
-def observation_sd(mu, inv_items, sigma_bench, floor=0.0, sigma_logit=0.0):
+def observation_sd(mu, inv_items, sigma_bench, floor=0.0, sigma_logit=0.0, power=1.0):
     """Noise sd: binomial floor from the item count plus benchmark over-dispersion, additive
     (``sigma_bench``) and on the logit scale (``sigma_logit`` times the slope of the score in
-    the logit, ``(mu - floor)(1 - mu)/(1 - floor)``: small near the floor and the ceiling)."""
-    slope = (mu - floor) * (1.0 - mu) / (1.0 - floor)
+    the logit, ``(mu - floor)(1 - mu)/(1 - floor)`` for the logistic link: small near the
+    floor and the ceiling; ``power * (mu - floor) * (1 - g ** (1 / power))`` with ``g`` the
+    link's value for :func:`link`'s power)."""
+    if isinstance(power, (int, float)) and power == 1.0:
+        slope = (mu - floor) * (1.0 - mu) / (1.0 - floor)
+    else:
+        g = jnp.clip((mu - floor) / (1.0 - floor), 1e-30, 1.0)
+        slope = power * (mu - floor) * (1.0 - g ** (1.0 / power))
     return jnp.sqrt(mu * (1.0 - mu) * inv_items + sigma_bench**2 + (sigma_logit * slope) ** 2)
 
 
@@ -886,14 +905,18 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         logit = logit + _profile("family_bench", data.n_coarse, data.coarse, data, config, loadings)
     if config.family_bench in ("sub", "nested"):
         logit = logit + _profile("sub_bench", n_sub, data.sub, data, config, loadings)
+    power = 1.0
+    if config.link_power:
+        log_power = numpyro.sample("log_link_power", dist.Normal(0.0, config.link_power_scale))
+        power = numpyro.deterministic("link_power", jnp.exp(log_power))
     floor = floor_all[data.obs_col]
-    mu = floor + (1.0 - floor) * jax_sigmoid(logit)
+    mu = floor + (1.0 - floor) * link(logit, power)
     sl = logit_noise_sd(
         sigma_logit[data.obs_col],
         data.instruct[data.obs_row],
         None if log_ratio is None else log_ratio[data.obs_col],
     )
-    sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col], floor, sl)
+    sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col], floor, sl, power)
     with numpyro.plate("cell", data.obs_row.shape[0]), numpyro.handlers.mask(
         mask=True if data.cell_mask is None else data.cell_mask
     ):

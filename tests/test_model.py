@@ -10,19 +10,38 @@ import pytest
 from sloth_bayes.model import benchmark_mean, observation_sd
 
 
-def test_logit_noise_is_the_delta_method_of_a_logit_offset():
+@pytest.mark.parametrize("power", [1.0, 0.5, 3.0])
+def test_logit_noise_is_the_delta_method_of_a_logit_offset(power):
     """With only the logit-scale term, the noise sd is ``sigma_logit`` times d score / d logit:
-    what a normal offset of the logit does to the score, to first order."""
+    what a normal offset of the logit does to the score, to first order (for the logistic
+    link and for its powers, ``ModelConfig.link_power``)."""
     floor, sigma_logit = 0.25, 0.4
-    for logit in (-6.0, -1.0, 0.0, 2.5):
+    # (a cube's lower tail is below float32's resolution of a score at -6 logits)
+    for logit in (-6.0 if power <= 1.0 else -1.5, -1.0, 0.0, 2.5):
 
         def score(t):
-            return benchmark_mean(jnp.reshape(t, (1, 1)), jnp.ones((1, 1)), jnp.zeros(1), floor)[0, 0]
+            theta = jnp.reshape(t, (1, 1))
+            return benchmark_mean(theta, jnp.ones((1, 1)), jnp.zeros(1), floor, power=power)[0, 0]
 
         mu = score(jnp.float32(logit))
         slope = jax.grad(score)(jnp.float32(logit))
-        sd = observation_sd(mu, 0.0, 0.0, floor, sigma_logit)
+        sd = observation_sd(mu, 0.0, 0.0, floor, sigma_logit, power)
         np.testing.assert_allclose(sd, sigma_logit * slope, rtol=1e-4)
+
+
+def test_a_link_power_above_one_reaches_the_floor_sooner_and_keeps_the_ceiling():
+    """``sigmoid(x) ** power``: the logistic at power 1; at power 3 a score far below the
+    difficulty is 3 times as many logits from the floor, while near the ceiling the
+    two links agree."""
+    from sloth_bayes.model import link
+
+    x = jnp.array([-8.0, -6.0, 0.0, 9.0])
+    np.testing.assert_allclose(link(x), jax.nn.sigmoid(x), rtol=1e-3)
+    cubed = link(x, 3.0)
+    np.testing.assert_allclose(cubed, jax.nn.sigmoid(x) ** 3, rtol=1e-4)
+    # log g falls 3x as fast in the lower tail: log g(-8) - log g(-6) ~ 3 * (-2)
+    np.testing.assert_allclose(jnp.log(cubed[0]) - jnp.log(cubed[1]), -6.0, atol=0.01)
+    np.testing.assert_allclose(cubed[3], link(x)[3], atol=1e-3)
 
 
 def test_logit_noise_vanishes_at_the_floor_and_the_ceiling():
