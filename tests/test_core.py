@@ -477,3 +477,20 @@ def test_a_learned_floor_is_recovered_and_forecast_as_the_model_has_it():
     assert float(np.abs(model.idata_.posterior["floor_lift"].sel(benchmark="GSM8K")).max()) == 0.0
     _assert_forecast_is_the_models_own_mean(model, table)
     _assert_plotted_skills_are_the_forecasters(model, table)
+
+
+def test_a_link_power_is_recovered_and_forecast_as_the_model_has_it():
+    """``link_power``: a table simulated with scores that reach the floor 3 times faster
+    than they approach the ceiling (``sigmoid ** 3``) gives a posterior whose 90% interval
+    of the power holds 3 and not 1 (the logistic), and whose forecasts and plotted cells use
+    the power draw by draw (they would not match the model's own means with the logistic)."""
+    from sloth_bayes import SlothBayes
+    from sloth_bayes.simulate import simulate_table
+
+    config = ModelConfig(n_skills=2, link_power=True)
+    table, truth = simulate_table(config=config, seed=5, params={"log_link_power": np.log(3.0)})
+    model = SlothBayes(config=config, **QUICK).fit(table, seed=0, progress_bar=False)
+    low, high = np.quantile(model.idata_.posterior["link_power"], [0.05, 0.95])
+    assert 1.0 < low <= 3.0 <= high, (low, high)
+    _assert_forecast_is_the_models_own_mean(model, table)
+    _assert_plotted_skills_are_the_forecasters(model, table)

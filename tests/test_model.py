@@ -131,6 +131,15 @@ def test_fits_saved_before_or_with_the_floor_lift_switch_keep_their_floors():
     assert ModelConfig.from_dict(dict(stored, floor_lift=["rules"])).floor_lift == ("rules",)
 
 
+def test_a_config_saved_before_the_link_power_reads_back_with_the_logistic():
+    from sloth_bayes.model import ModelConfig
+
+    stored = ModelConfig(link_power=True).to_dict()
+    del stored["link_power"]
+    assert ModelConfig.from_dict(stored).link_power is False
+    assert ModelConfig.from_dict(dict(stored, link_power=True)).link_power is True
+
+
 def test_slope_deviation_spreads_are_per_covariate_or_per_skill():
     """``tau * z``: ``tau`` per covariate is shared by the skills, per (covariate, skill) it
     is not. The same function serves the model (no sample axis) and posterior draws."""
@@ -226,10 +235,11 @@ def test_correlated_efficiency_gives_coarse_families_the_prior_correlation_of_it
         assert abs(r - want) < 0.05, (config.correlated_efficiency, r)
 
 
-def test_the_default_learns_only_the_floor_no_chance_level_exists_for():
+def test_the_default_learns_only_the_floor_no_chance_level_exists_for_and_one_link_power():
     """By default only IFEval (rule checks: no computable chance level) gets a learned floor;
     a table without it has no ``floor_lift`` site at all (the model is the plain one), and
-    a lifted floor enters the mean through the trace's ``floor_lift`` of shape (J,)."""
+    a lifted floor enters the mean through the trace's ``floor_lift`` of shape (J,). The
+    default link has one power shared by all benchmarks; ``link_power=False`` has none."""
     import numpyro
     import pandas as pd
 
@@ -269,3 +279,6 @@ def test_the_default_learns_only_the_floor_no_chance_level_exists_for():
     assert "floor_lift" not in plain and "floor_lift_unfolded" not in plain
     _, off = sites(names, ModelConfig(n_skills=2, floor_lift=()))
     assert "floor_lift" not in off
+    assert tr["link_power"]["value"].shape == () and float(tr["link_power"]["value"]) > 0
+    _, logistic = sites(names, ModelConfig(n_skills=2, link_power=False))
+    assert "link_power" not in logistic and "log_link_power" not in logistic
