@@ -323,7 +323,8 @@ def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypat
     q = pd.DataFrame([fam, fam]).assign(Model=["far-1", "far-2"], **{"#Params (B)": [3 * biggest, 30 * biggest]})
     mu = model.predictive_draws(q, seed=0)["mu"].to_numpy().astype(float)  # (S, 2, J)
     floor = np.asarray(enc.floor)
-    p = (mu - floor) / (1 - floor)
+    power = flat_draws(model.idata_, "link_power")[:, None, None] if model.config.link_power else 1.0
+    p = ((mu - floor) / (1 - floor)) ** (1 / power)  # the sigmoid of the logit: the link inverted
     logit_gap = np.log(p[:, 1] / (1 - p[:, 1])) - np.log(p[:, 0] / (1 - p[:, 0]))
     ok = ((p > 0.02) & (p < 0.98)).all(1)  # float32 scores: logits of unsaturated cells only
     assert ok.mean() > 0.5
