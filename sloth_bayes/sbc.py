@@ -71,6 +71,7 @@ DEFAULT_GROUPS = (
     "alpha",
     "sigma_family_bench",
     "instruct_bench",
+    "link_power",
 )
 #: Sampler settings of a modest SBC run on a shared 2-core machine.
 SBC_SAMPLER = SamplerConfig(chains=2, warmup=200, draws=200, svi_steps=300, svi_restarts=2)
