@@ -226,7 +226,7 @@ class ModelConfig:
         (seed 0) and 3.12 / 2.23 / 2.80 (seed 1); groups 4.05 / 2.24 / 3.36 -> 3.42 / 2.26 /
         3.13 and 3.35 / 2.25 / 3.08; CRPS 2.67 / 1.60 / 2.25 -> 2.25 / 1.60 / 2.03; v1 bias
         -1.24 -> -0.99 points. Full fit, seeds 0-2: R-hat 1.014 / 1.010 / 1.009, min bulk
-        ESS 771 / 604 / 802 (logistic: 1.008 / 1.008 / 1.013, 663 / 485 / 421), same time.
+        ESS 771 / 604 / 802 (logistic: 1.008 / 1.008 / 1.013, 663 / 485 / 421), 0-17% slower.
         A power per benchmark (partially pooled, log-scale spread ~ Gamma(2) with mean 0.3;
         patch not kept) gained nothing at seed 0: MAE 3.18 / 2.24 / 2.81, 50% coverage 0.574 /
         0.604 / 0.603, and its plug-in forecasts (posterior-mean powers) were off by 4.1 /
