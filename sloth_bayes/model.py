@@ -608,9 +608,14 @@ def link(logit, power=1.0):
     """``sigmoid(logit) ** power``: the logistic for ``power = 1``; above 1 its lower tail
     falls ``power`` times faster than its upper tail rises (a model far below a benchmark's
     difficulty sits at chance sooner), ``ModelConfig.link_power``."""
-    if isinstance(power, (int, float)) and power == 1.0:
+    if _logistic(power):
         return jax_sigmoid(logit)
     return jnp.exp(power * jax.nn.log_sigmoid(logit))
+
+
+def _logistic(power) -> bool:
+    """Whether ``power`` is the constant 1 (no learned power): the plain logistic's path."""
+    return isinstance(power, (int, float)) and power == 1.0
 
 
 def learns_floor(config: ModelConfig, data: ModelData) -> bool:
@@ -644,7 +649,7 @@ def observation_sd(mu, inv_items, sigma_bench, floor=0.0, sigma_logit=0.0, power
     the logit, ``(mu - floor)(1 - mu)/(1 - floor)`` for the logistic link: small near the
     floor and the ceiling; ``power * (mu - floor) * (1 - g ** (1 / power))`` with ``g`` the
     link's value for :func:`link`'s power)."""
-    if isinstance(power, (int, float)) and power == 1.0:
+    if _logistic(power):
         slope = (mu - floor) * (1.0 - mu) / (1.0 - floor)
     else:
         g = jnp.clip((mu - floor) / (1.0 - floor), 1e-30, 1.0)
