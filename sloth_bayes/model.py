@@ -381,6 +381,9 @@ class ModelData(NamedTuple):
     n_coarse: int
     cell_mask: np.ndarray | None = None  # (O,) bool: cells in the likelihood (None = all)
     lifted: np.ndarray | None = None  # (L,) int benchmarks whose floor is learned (floor_lift)
+    # (pivot, low, high) of the slope deviations, each (C, 3) (deviation_pivots); None: from
+    # the data above
+    frame: tuple | None = None
 
 
 def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None) -> list[str]:
@@ -643,13 +646,17 @@ def jax_sigmoid(x):
     return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
 
 
-def observation_sd(mu, inv_items, sigma_bench, floor=0.0, sigma_logit=0.0, power=1.0):
+def observation_sd(mu, inv_items, sigma_bench, floor=0.0, sigma_logit=0.0, power=1.0, logit=None):
     """Noise sd: binomial floor from the item count plus benchmark over-dispersion, additive
     (``sigma_bench``) and on the logit scale (``sigma_logit`` times the slope of the score in
-    the logit, ``(mu - floor)(1 - mu)/(1 - floor)`` for the logistic link: small near the
-    floor and the ceiling; ``power * (mu - floor) * (1 - g ** (1 / power))`` with ``g`` the
-    link's value for :func:`link`'s power)."""
-    if _logistic(power):
+    the logit: ``power * (mu - floor) * (1 - sigmoid(logit))`` for :func:`link`'s power, which
+    is ``(mu - floor)(1 - mu)/(1 - floor)`` for the logistic: small near the floor and the
+    ceiling). Without the ``logit`` the slope is rebuilt from ``mu`` (``sigmoid(logit) =
+    g ** (1 / power)``, ``g`` the link's value); the model passes it (no power per cell, and
+    float32 keeps the slope of a score within a few ulps of its floor)."""
+    if logit is not None:
+        slope = power * (mu - floor) * jax_sigmoid(-logit)
+    elif _logistic(power):
         slope = (mu - floor) * (1.0 - mu) / (1.0 - floor)
     else:
         g = jnp.clip((mu - floor) / (1.0 - floor), 1e-30, 1.0)
@@ -713,9 +720,19 @@ def _centre(z):
 def orthogonal_to(u, loadings):
     """``u`` (..., G, J) minus its projection on the loadings' columns (..., J, K): the part
     of a family's benchmark profile that no skill can explain. Without it a profile along
-    the loadings is a second copy of the family's skills (a ridge NUTS crawls along)."""
-    q, _ = jnp.linalg.qr(loadings)  # (..., J, K) orthonormal basis of the loadings
-    return u - jnp.einsum("...gj,...jk,...ik->...gi", u, q, q)
+    the loadings is a second copy of the family's skills (a ridge NUTS crawls along).
+    The columns are made orthonormal by Gram-Schmidt (K is small; elementwise operations,
+    no LAPACK call per gradient); the anchor pattern keeps them independent."""
+    basis = []
+    for k in range(loadings.shape[-1]):
+        v = loadings[..., :, k]
+        for q in basis:
+            v = v - (q * v).sum(-1, keepdims=True) * q
+        basis.append(v / jnp.sqrt((v * v).sum(-1, keepdims=True)))
+    for q in basis:
+        q = q[..., None, :]
+        u = u - (u * q).sum(-1, keepdims=True) * q
+    return u
 
 
 def identify_profile(u, loadings, anchor_rows=None):
@@ -791,31 +808,43 @@ def deviation_term(dx, dev, knee=None, low=0.0, high=0.0):
     return (deviation_distance(dx[..., :n_dev], knee, low, high)[..., None] * dev).sum(-2)
 
 
-def _family_weights(data: ModelData):
-    """(N, C) 1 where an LLM with a cell in the likelihood belongs to a coarse family."""
-    n_llm = data.size_z.shape[0]
-    in_lik = jnp.ones(data.obs_row.shape[0]) if data.cell_mask is None else jnp.asarray(data.cell_mask, float)
-    seen = jnp.zeros(n_llm).at[data.obs_row].max(in_lik)  # (N,) 1 if the LLM is in the likelihood
-    return jax.nn.one_hot(data.coarse, data.n_coarse) * seen[:, None]
+def _family_weights(data: ModelData) -> np.ndarray:
+    """(N, C) True where an LLM with a cell in the likelihood belongs to a coarse family."""
+    n_llm = np.shape(data.size_z)[0]
+    rows = np.asarray(data.obs_row)
+    in_lik = np.ones(rows.shape[0], bool) if data.cell_mask is None else np.asarray(data.cell_mask, bool)
+    seen = np.zeros(n_llm, bool)
+    seen[rows[in_lik]] = True  # the LLM is in the likelihood
+    return (np.asarray(data.coarse)[:, None] == np.arange(data.n_coarse)[None, :]) & seen[:, None]
 
 
-def _pivots(data: ModelData):
+def _pivots(data: ModelData) -> np.ndarray:
     """(C, 3) mean ``x_fill`` of each coarse family's LLMs with a cell in the likelihood (0 for
-    a family without any, e.g. held out by a backtest mask): :func:`family_centres` in JAX."""
-    w = _family_weights(data)
+    a family without any, e.g. held out by a backtest mask): :func:`family_centres` of the
+    model's arrays. NumPy: the mask is data, so this is computed once, not per gradient."""
+    w = _family_weights(data).astype(float)
     count = w.sum(0)[:, None]
-    return jnp.where(count > 0, (w.T @ data.x_fill) / jnp.maximum(count, 1.0), 0.0)
+    return np.where(count > 0, (w.T @ np.asarray(data.x_fill, float)) / np.maximum(count, 1.0), 0.0)
 
 
-def _ranges(data: ModelData):
+def _ranges(data: ModelData) -> tuple[np.ndarray, np.ndarray]:
     """(C, 3) lowest and highest ``x_fill`` of each coarse family's LLMs with a cell in the
-    likelihood (both 0 for a family without any): :func:`family_ranges` in JAX."""
-    w = _family_weights(data)[:, :, None] > 0  # (N, C, 1)
-    x = jnp.asarray(data.x_fill)[:, None, :]  # (N, 1, 3)
-    low = jnp.where(w, x, jnp.inf).min(0)
-    high = jnp.where(w, x, -jnp.inf).max(0)
+    likelihood (both 0 for a family without any): :func:`family_ranges` of the model's arrays."""
+    w = _family_weights(data)[:, :, None]  # (N, C, 1)
+    x = np.asarray(data.x_fill, float)[:, None, :]  # (N, 1, 3)
+    low = np.where(w, x, np.inf).min(0)
+    high = np.where(w, x, -np.inf).max(0)
     seen = w.any(0)
-    return jnp.where(seen, low, 0.0), jnp.where(seen, high, 0.0)
+    return np.where(seen, low, 0.0), np.where(seen, high, 0.0)
+
+
+def deviation_pivots(data: ModelData):
+    """``(pivot, low, high)``, each (C, 3): the coarse families' pivots and covariate ranges
+    that :func:`skills_model`'s slope deviations use: ``data.frame`` when given (a fitter
+    whose cell mask is a traced argument computes it on the host), else from the data."""
+    if data.frame is not None:
+        return data.frame
+    return (_pivots(data), *_ranges(data))
 
 
 def skills_model(data: ModelData, config: ModelConfig, y=None):
@@ -877,8 +906,9 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         # pivot on the family's mean covariates: a deviation tilts the family's law around
         # its own models (else, in a family trained on one token count, the tokens deviation
         # is a second intercept: a ridge with alpha_coarse that shrinks NUTS's step size)
-        pivot = _pivots(data)[data.coarse]
-        low, high = (edge[data.coarse] - pivot for edge in _ranges(data))
+        pivots, low_c, high_c = deviation_pivots(data)
+        pivot = jnp.asarray(pivots, jnp.float32)[data.coarse]
+        low, high = (jnp.asarray(edge, jnp.float32)[data.coarse] - pivot for edge in (low_c, high_c))
         theta = theta + deviation_term(x - pivot, dev[data.coarse], deviation_knee(config), low, high)
     if config.llm_residual:
         with skill:
@@ -943,7 +973,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         data.instruct[data.obs_row],
         None if log_ratio is None else log_ratio[data.obs_col],
     )
-    sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col], floor, sl, power)
+    sd = observation_sd(mu, data.inv_items[data.obs_col], sigma_bench[data.obs_col], floor, sl, power, logit)
     with numpyro.plate("cell", data.obs_row.shape[0]), numpyro.handlers.mask(
         mask=True if data.cell_mask is None else data.cell_mask
     ):

@@ -41,7 +41,7 @@ from .inference import (
     svi_restarts,
     to_key,
 )
-from .model import ModelConfig, skills_model
+from .model import ModelConfig, deviation_pivots, skills_model
 from .simulate import SimDesign, draw_prior, encode_table, prepare_design
 
 __all__ = [
@@ -165,13 +165,18 @@ class CompiledFitter:
         """The model's sampled sites (those the configuration switches on)."""
         return self._sites
 
-    def _model(self, y, scales, mask):
+    def _model(self, y, scales, mask, frame):
         cfg = self.config
         if scales:  # a copy holding the (traced) scales; no __init__ checks on tracers
             cfg = copy.copy(cfg)
             for name, value in scales.items():
                 object.__setattr__(cfg, name, value)
-        return skills_model(self._data._replace(cell_mask=mask), cfg, y=y)
+        return skills_model(self._data._replace(cell_mask=mask, frame=frame), cfg, y=y)
+
+    def _frame(self, mask: np.ndarray) -> tuple:
+        """The slope deviations' pivots and ranges for the cells in ``mask`` (host-side
+        NumPy: a kernel argument, not recomputed at every gradient)."""
+        return deviation_pivots(self._data._replace(cell_mask=np.asarray(mask, bool)))
 
     def _latent_sites(self) -> tuple[str, ...]:
         """The sampled sites, from an abstract trace of the model (no op is run eagerly)."""
@@ -180,14 +185,14 @@ class CompiledFitter:
 
         names: list[str] = []
 
-        def trace(y, scales, mask):
+        def trace(y, scales, mask, frame):
             with handlers.block(), handlers.seed(rng_seed=0):
-                tr = handlers.trace(self._model).get_trace(y, scales, mask)
+                tr = handlers.trace(self._model).get_trace(y, scales, mask, frame)
             names.extend(k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"])
             return 0.0
 
         y = jax.ShapeDtypeStruct((self.n_cells,), jax.numpy.float32)
-        jax.eval_shape(trace, y, self.scales(self.config), self.default_mask)
+        jax.eval_shape(trace, y, self.scales(self.config), self.default_mask, self._frame(self.default_mask))
         return tuple(names)
 
     def scales(self, config: ModelConfig) -> dict:
@@ -231,9 +236,9 @@ class CompiledFitter:
         s = self.sampler
         model = self._model
 
-        def restarts(keys, k_init, y, scales, mask):
+        def restarts(keys, k_init, y, scales, mask, frame):
             # best restart (lowest final loss) -> every chain's start, all inside the kernel
-            loc, scale, losses = svi_restarts(model, (y, scales, mask), {}, keys, s.svi_steps)
+            loc, scale, losses = svi_restarts(model, (y, scales, mask, frame), {}, keys, s.svi_steps)
             start = chain_inits(*best_restart(loc, scale, losses), s.chains, s.init_jitter, k_init)
             return start, losses
 
@@ -248,7 +253,7 @@ class CompiledFitter:
         dense = [tuple(n for n in GLOBAL_SITES if n in self._sites)] if s.dense_globals else False
         model = self._model
 
-        def chain(key, inits, c, y, scales, mask):
+        def chain(key, inits, c, y, scales, mask, frame):
             init = None if inits is None else jax.tree.map(lambda a: a[c], inits)
             kernel = NUTS(
                 model,
@@ -256,7 +261,7 @@ class CompiledFitter:
                 target_accept_prob=s.target_accept,
                 max_tree_depth=s.max_tree_depth,
             )
-            args = (y, scales, mask)
+            args = (y, scales, mask, frame)
             state = kernel.init(key, s.warmup, init, model_args=args, model_kwargs={})
 
             def record(st):
@@ -337,11 +342,12 @@ class CompiledFitter:
         mask = self.default_mask if mask is None else np.asarray(mask, bool)
         if mask.shape != (self.n_cells,):
             raise ValueError(f"mask must have one entry per observed cell ({self.n_cells}), got {mask.shape}")
+        frame = tuple(jnp.asarray(a, jnp.float32) for a in self._frame(mask))
         mask = jnp.asarray(mask)
         k_svi, k_init, k_mcmc = jax.random.split(to_key(seed), 3)
         inits, losses = None, []
         if s.svi_restarts > 0 and s.svi_steps > 0:
-            args = (jax.random.split(k_svi, s.svi_restarts), k_init, y, scales, mask)
+            args = (jax.random.split(k_svi, s.svi_restarts), k_init, y, scales, mask, frame)
             start, loss = self._kernel("svi", args)(*args)
             losses = np.asarray(loss, float)
             if np.isfinite(losses).any():  # else NUTS's own initialisation
@@ -350,7 +356,7 @@ class CompiledFitter:
         c_svi = self.compile_seconds - c0
         outs = []
         for c, k in enumerate(jax.random.split(k_mcmc, s.chains)):
-            args = (k, inits, jnp.asarray(c, jnp.int32), y, scales, mask)
+            args = (k, inits, jnp.asarray(c, jnp.int32), y, scales, mask, frame)
             outs.append(self._kernel("chain", args)(*args))
         outs = jax.device_get(outs)
         draws = {k: np.stack([np.asarray(o[0][k]) for o in outs]) for k in outs[0][0]}
