@@ -4,8 +4,9 @@ A query's skills are built from the posterior draws exactly as the model builds 
 what the fit never saw drawn from its population distribution, draw by draw:
 
 * a sub-family in the fit uses its posterior efficiency; a new sub-family of a known coarse
-  family draws ``alpha_coarse + sigma_sub * N(0, 1)``; a family never seen draws its coarse
-  efficiency too (``sigma_coarse * N(0, 1)``): wide, honest intervals;
+  family draws ``alpha_coarse + sigma_sub * z``; a family never seen draws its coarse
+  efficiency too (``sigma_coarse * z``): wide, honest intervals (``z`` from the model's
+  prior: Student-t with ``efficiency_df`` degrees of freedom, or N(0, 1));
 * a coarse family in the fit uses its posterior slope deviations, a new one draws them
   (pivoting on the mean covariates of its queried models);
 * an LLM in the fit keeps its own skill residual, a new one draws ``sigma_llm * N(0, 1)``;
@@ -128,6 +129,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     if has_llm:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
     once = _draws_per_group(rng, n_s)
+    df = config_of(idata).efficiency_df
     if has_dev:
         dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
         knee = deviation_knee(config_of(idata))
@@ -139,15 +141,15 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             kinds.append(KIND_OBSERVED)
         elif coarse in enc.coarse:
             base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
-            a = base + post["sigma_sub"] * once(("sub", sub), (k,))
+            a = base + post["sigma_sub"] * once(("sub", sub), (k,), df)
             a_plug = base.mean(0)
             kinds.append(KIND_NEW_SUB)
         else:
-            z = once(("coarse", coarse), (k,))
+            z = once(("coarse", coarse), (k,), df)
             if "efficiency_chol" in post:
                 z = np.einsum("sk,sjk->sj", z, post["efficiency_chol"])
             a = post["sigma_coarse"] * z
-            a = a + post["sigma_sub"] * once(("sub", sub), (k,))
+            a = a + post["sigma_sub"] * once(("sub", sub), (k,), df)
             a_plug = np.zeros(k)
             kinds.append(KIND_NEW_FAMILY)
         theta[:, i] += a
@@ -210,14 +212,16 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
 
 
 def _draws_per_group(rng, n_s: int):
-    """``once(key, shape)``: standard-normal draws (n_s, *shape) of what the fit never saw,
-    made once per unseen (sub-)family ``key``: its queries share them, so joint forecasts
-    (e.g. a 70B against a 7B of one new family) are coherent."""
+    """``once(key, shape, df=None)``: standard-normal draws (n_s, *shape) of what the fit
+    never saw (Student-t with ``df`` degrees of freedom: ``ModelConfig.efficiency_df``), made
+    once per unseen (sub-)family ``key``: its queries share them, so joint forecasts (e.g. a
+    70B against a 7B of one new family) are coherent."""
     drawn: dict = {}
 
-    def once(key, shape):
+    def once(key, shape, df=None):
         if key not in drawn:
-            drawn[key] = rng.standard_normal((n_s,) + tuple(shape))
+            size = (n_s,) + tuple(shape)
+            drawn[key] = rng.standard_normal(size) if df is None else rng.standard_t(df, size)
         return drawn[key]
 
     return once

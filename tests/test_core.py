@@ -391,6 +391,23 @@ def test_queries_of_one_unseen_family_share_its_draws(sim_fit, simulated):
     assert float(mu.std("sample").isel(model=0).max()) > 0.01  # the family itself is uncertain
 
 
+def test_what_a_new_family_draws_is_student_t_with_the_fits_degrees_of_freedom():
+    """The forecaster's draws of an unseen family's standardised efficiency follow the
+    model's prior: Student-t with ``efficiency_df`` degrees of freedom (KS test against
+    scipy's), normal without; and they are drawn once per family."""
+    from scipy.stats import kstest
+
+    from sloth_bayes.forecast import _draws_per_group
+
+    once = _draws_per_group(np.random.default_rng(0), 4000)
+    t3 = once(("coarse", "alien"), (2,), 3.0)
+    assert t3 is once(("coarse", "alien"), (2,), 3.0)
+    assert kstest(t3.ravel(), "t", args=(3.0,)).pvalue > 0.01
+    assert kstest(t3.ravel(), "norm").pvalue < 1e-4
+    normal = once(("coarse", "other"), (2,))
+    assert kstest(normal.ravel(), "norm").pvalue > 0.01
+
+
 def test_model_options_from_the_command_line():
     """``--option NAME=VALUE`` sets any ModelConfig field, read as that field's type; a name
     or value it cannot take is refused with a message naming it."""
@@ -406,6 +423,8 @@ def test_model_options_from_the_command_line():
     assert model_config(None) == model_config([])
     assert model_config(["floor_lift=choice, rules"]).floor_lift == ("choice", "rules")
     assert model_config(["floor_lift=none"]).floor_lift == ()
+    assert model_config(["efficiency_df=4"]).efficiency_df == 4.0
+    assert model_config(["efficiency_df=none"]).efficiency_df is None
     for bad, match in (
         ("warp_drive=1", "warp_drive: not a model option"),
         ("logit_noise=maybe", "logit_noise='maybe': not a bool"),

@@ -27,6 +27,9 @@ def test_logit_noise_is_the_delta_method_of_a_logit_offset(power):
         slope = jax.grad(score)(jnp.float32(logit))
         sd = observation_sd(mu, 0.0, 0.0, floor, sigma_logit, power)
         np.testing.assert_allclose(sd, sigma_logit * slope, rtol=1e-4)
+        # the model's path: the slope from the logit itself, not rebuilt from the score
+        sd_logit = observation_sd(mu, 0.0, 0.0, floor, sigma_logit, power, logit=jnp.float32(logit))
+        np.testing.assert_allclose(sd_logit, sigma_logit * slope, rtol=1e-4)
 
 
 def test_a_link_power_above_one_reaches_the_floor_sooner_and_keeps_the_ceiling():
@@ -138,6 +141,15 @@ def test_a_config_saved_before_the_link_power_reads_back_with_the_logistic():
     del stored["link_power"]
     assert ModelConfig.from_dict(stored).link_power is False
     assert ModelConfig.from_dict(dict(stored, link_power=True)).link_power is True
+
+
+def test_a_config_saved_before_student_t_efficiencies_reads_back_with_normal_ones():
+    from sloth_bayes.model import ModelConfig
+
+    stored = ModelConfig().to_dict()
+    assert ModelConfig.from_dict(stored).efficiency_df == 4.0  # the default round-trips
+    del stored["efficiency_df"]
+    assert ModelConfig.from_dict(stored).efficiency_df is None
 
 
 def test_slope_deviation_spreads_are_per_covariate_or_per_skill():
@@ -282,3 +294,28 @@ def test_the_default_learns_only_the_floor_no_chance_level_exists_for_and_one_li
     assert tr["link_power"]["value"].shape == () and float(tr["link_power"]["value"]) > 0
     _, logistic = sites(names, ModelConfig(n_skills=2, link_power=False))
     assert "link_power" not in logistic and "log_link_power" not in logistic
+
+
+def test_student_t_efficiencies_give_coarse_families_heavy_tails():
+    """``efficiency_df``: with the skills' spreads fixed at 1, prior draws of the coarse
+    families' efficiencies are centred Student-t draws with that many degrees of freedom
+    (two-sample KS against NumPy's); with ``efficiency_df=None`` centred normals, not those."""
+    from scipy.stats import ks_2samp
+
+    from sloth_bayes.model import ModelConfig
+    from sloth_bayes.simulate import draw_prior, prepare_design
+
+    rng = np.random.default_rng(5)
+    n, c = 3000, 6
+    centred = lambda z: (z - z.mean(axis=1, keepdims=True)).ravel()
+    want_t = centred(rng.standard_t(3.0, (n, c)))
+    want_normal = centred(rng.standard_normal((n, c)))
+    for config, want, other in (
+        (ModelConfig(n_skills=1, efficiency_df=3.0), want_t, want_normal),
+        (ModelConfig(n_skills=1, efficiency_df=None), want_normal, want_t),
+    ):
+        design = prepare_design(None, config, seed=1, n_families=c)
+        alpha = draw_prior(design, n, seed=0, params={"sigma_coarse": np.ones(1)})["alpha_coarse"]
+        got = np.asarray(alpha)[:, :, 0].ravel()
+        assert ks_2samp(got, want).pvalue > 0.01, config.efficiency_df
+        assert ks_2samp(got, other).pvalue < 1e-4, config.efficiency_df
