@@ -320,7 +320,7 @@ def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypat
     enc = encoding_of(model.idata_)
     fam = table[np.isfinite(table["Pretraining Data Size (T)"])].iloc[0]
     biggest = table.loc[table["Family2"] == fam["Family2"], "#Params (B)"].max()
-    q = pd.DataFrame([fam, fam]).assign(Model=["far-1", "far-2"], **{"#Params (B)": [3 * biggest, 30 * biggest]})
+    q = pd.DataFrame([fam, fam]).assign(Model=["far-1", "far-2"], **{"#Params (B)": [2 * biggest, 10 * biggest]})
     mu = model.predictive_draws(q, seed=0)["mu"].to_numpy().astype(float)  # (S, 2, J)
     floor = np.asarray(enc.floor)
     power = flat_draws(model.idata_, "link_power")[:, None, None] if model.config.link_power else 1.0
