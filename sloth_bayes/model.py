@@ -890,7 +890,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         sigma_coarse = numpyro.sample("sigma_coarse", scale_prior(config.coarse_scale, config))
     with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
         z_coarse = numpyro.sample("z_coarse", efficiency_prior(config))
-    # Centring the standard-normal offsets fixes the skills' location exactly (the benchmark
+    # Centring the standardised offsets fixes the skills' location exactly (the benchmark
     # difficulties take it), instead of leaving a ridge that NUTS crosses slowly; the mean
     # direction of each z is then likelihood-free and mixes at no cost.
     z_coarse = _centre(z_coarse)
