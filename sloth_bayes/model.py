@@ -246,7 +246,8 @@ class ModelConfig:
         coverage 0.940 / 0.944 / 0.944 -> 0.940 / 0.944 / 0.939, but 50% coverage 0.568 /
         0.597 / 0.582 -> 0.574 / 0.632 / 0.614 (the central intervals stay a little wide).
         Zero-shot (seed 0), v2 / all: MAE 2.67 / 3.88 -> 2.64 / 3.55, CRPS 2.01 / 2.86 -> 2.01
-        / 2.71, 90% coverage 0.965 / 0.969 -> 0.960 / 0.956. Full table, 4 x 1000, seed 0:
+        / 2.71, 90% coverage 0.965 / 0.969 -> 0.960 / 0.956 (seed 1: MAE 2.59 / 3.54, 90%
+        coverage 0.970 / 0.966: no closer to 0.95 than before). Full table, 4 x 1000, seed 0:
         R-hat 1.009, min bulk ESS 921 (normal: 1.008, 680), 174 s against 223 s.
     scale_prior : prior of every spread (``sigma_*``, ``tau_slope``): ``"gamma"``, Gamma(2,
         2 / scale) with mean ``scale`` and no mass at 0, or ``"half_normal"`` (scale
