@@ -341,7 +341,7 @@ class CompiledFolds:
 
         from .estimator import SlothBayes
         from .inference import _tree_layout, draws_to_datatree
-        from .model import Encoding, _pivots, _ranges, encode
+        from .model import Encoding, deviation_pivots, encode
 
         enc, data = self.design.encoding, self.design.data
         sub_all, coarse_all = np.asarray(data.sub), np.asarray(data.coarse)
@@ -361,8 +361,7 @@ class CompiledFolds:
         )
         # the slope deviations' pivots of this fold, as the masked model computed them
         fold_data_masked = data._replace(cell_mask=in_train[np.asarray(data.obs_row)])
-        pivots = np.asarray(_pivots(fold_data_masked))
-        low, high = (np.asarray(e) for e in _ranges(fold_data_masked))
+        pivots, low, high = deviation_pivots(fold_data_masked)
         fold_enc.coarse_x_centre = {c: [float(v) for v in pivots[i]] for i, c in zip(coarse_keep, coarse)}
         fold_enc.coarse_x_low = {c: [float(v) for v in low[i]] for i, c in zip(coarse_keep, coarse)}
         fold_enc.coarse_x_high = {c: [float(v) for v in high[i]] for i, c in zip(coarse_keep, coarse)}

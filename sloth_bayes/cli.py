@@ -66,8 +66,6 @@ def model_config(options: list[str] | None, n_skills: int | None = None):
                 values[name] = None if text.lower() in ("", "none") else tuple(t.strip() for t in text.split(","))
             elif name in optional and text.lower() in ("", "none"):  # e.g. efficiency_df=none
                 values[name] = None
-            elif default is None:  # an optional number unset by default
-                values[name] = float(text)
             elif isinstance(default, tuple):  # a comma list; "none" or nothing for ()
                 items = (t.strip() for t in text.split(","))
                 values[name] = tuple(t for t in items if t.lower() not in ("", "none"))

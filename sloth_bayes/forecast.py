@@ -129,10 +129,11 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     if has_llm:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
     once = _draws_per_group(rng, n_s)
-    df = config_of(idata).efficiency_df
+    config = config_of(idata)
+    df = config.efficiency_df
     if has_dev:
         dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
-        knee = deviation_knee(config_of(idata))
+        knee = deviation_knee(config)
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
