@@ -48,7 +48,8 @@ def model_config(options: list[str] | None, n_skills: int | None = None):
 
     defaults = {f.name: getattr(ModelConfig(), f.name) for f in fields(ModelConfig)}
     values: dict = {}
-    optional = {f.name for f in fields(ModelConfig) if "None" in str(f.type)}
+    types = {f.name: str(f.type) for f in fields(ModelConfig)}
+    optional = {name for name, kind in types.items() if "None" in kind}
     for item in options or []:
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
@@ -57,6 +58,8 @@ def model_config(options: list[str] | None, n_skills: int | None = None):
         if name not in defaults:
             raise SystemExit(f"--option {name}: not a model option; use one of {', '.join(defaults)}")
         default, text = defaults[name], text.strip()
+        # the value's type: the default's, or for an option off by default (None) its annotation's
+        kind = type(default) if default is not None else (int if "int" in types[name] else float)
         try:
             if isinstance(default, bool):
                 if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -70,9 +73,9 @@ def model_config(options: list[str] | None, n_skills: int | None = None):
                 items = (t.strip() for t in text.split(","))
                 values[name] = tuple(t for t in items if t.lower() not in ("", "none"))
             else:
-                values[name] = type(default)(text)
+                values[name] = kind(text)
         except ValueError as err:
-            raise SystemExit(f"--option {name}={text!r}: not a {type(default).__name__} ({err})") from None
+            raise SystemExit(f"--option {name}={text!r}: not a {kind.__name__} ({err})") from None
     if n_skills is not None:
         values["n_skills"] = int(n_skills)
     try:

@@ -164,7 +164,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             else:
                 pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
                 low = high = 0.0  # no fitted model: tempered from the pivot on
-                z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:])
+                z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:], config.deviation_df)
                 dev = slope_deviation(post["tau_slope"], z_new)[:, 0]
             theta[:, i] += deviation_term(x[:, i] - pivot, dev, knee, low, high)
         if has_llm:

@@ -408,6 +408,35 @@ def test_what_a_new_family_draws_is_student_t_with_the_fits_degrees_of_freedom()
     assert kstest(normal.ravel(), "norm").pvalue > 0.01
 
 
+def test_a_new_family_draws_its_slope_deviations_with_the_fits_degrees_of_freedom(sim_fit, simulated, monkeypatch):
+    """The forecaster draws an unseen family's standardised slope deviations as the model's
+    prior does: with ``deviation_df`` degrees of freedom (None: normal), once per family."""
+    import json
+    import warnings
+
+    from sloth_bayes import forecast
+
+    table, _ = simulated
+    query = table.iloc[[0]].assign(Model="alien-7b", Family="alien", Family2="alien")
+    asked = []
+    real = forecast._draws_per_group
+
+    def recording(rng, n_s):
+        once = real(rng, n_s)
+        return lambda key, shape, df=None: asked.append((key, df)) or once(key, shape, df)
+
+    monkeypatch.setattr(forecast, "_draws_per_group", recording)
+    idata = sim_fit.idata_.copy()
+    for df in (None, 3.0):
+        config = json.loads(idata.attrs["sloth_bayes_config"])
+        idata.attrs["sloth_bayes_config"] = json.dumps(dict(config, deviation_df=df))
+        asked.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            forecast.predictive_draws(idata, query, seed=0)
+        assert asked.count((("deviation", "alien"), df)) == 1, asked
+
+
 def test_model_options_from_the_command_line():
     """``--option NAME=VALUE`` sets any ModelConfig field, read as that field's type; a name
     or value it cannot take is refused with a message naming it."""
@@ -425,10 +454,12 @@ def test_model_options_from_the_command_line():
     assert model_config(["floor_lift=none"]).floor_lift == ()
     assert model_config(["efficiency_df=4"]).efficiency_df == 4.0
     assert model_config(["efficiency_df=none"]).efficiency_df is None
+    assert model_config(["deviation_df=5"]).deviation_df == 5.0  # off (None) by default
     for bad, match in (
         ("warp_drive=1", "warp_drive: not a model option"),
         ("logit_noise=maybe", "logit_noise='maybe': not a bool"),
         ("deviation_knee=wide", "deviation_knee='wide': not a float"),
+        ("deviation_df=many", "deviation_df='many': not a float"),
         ("deviation_growth=log", "deviation_growth"),
         ("deviation_growth", "NAME=VALUE"),
         ("floor_lift=guess", "floor_lift"),

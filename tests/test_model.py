@@ -319,3 +319,22 @@ def test_student_t_efficiencies_give_coarse_families_heavy_tails():
         got = np.asarray(alpha)[:, :, 0].ravel()
         assert ks_2samp(got, want).pvalue > 0.01, config.efficiency_df
         assert ks_2samp(got, other).pvalue < 1e-4, config.efficiency_df
+
+
+def test_student_t_slope_deviations_give_coarse_families_heavy_tailed_deviations():
+    """``deviation_df``: prior draws of the standardised slope deviations ``z_slope`` are
+    Student-t with that many degrees of freedom (two-sample KS against NumPy's); with
+    ``deviation_df=None`` normal, not those."""
+    from scipy.stats import ks_2samp
+
+    from sloth_bayes.model import ModelConfig
+    from sloth_bayes.simulate import draw_prior, prepare_design
+
+    rng = np.random.default_rng(6)
+    want_t, want_normal = rng.standard_t(3.0, 6000), rng.standard_normal(6000)
+    for df, want, other in ((3.0, want_t, want_normal), (None, want_normal, want_t)):
+        config = ModelConfig(n_skills=1, deviation_df=df)
+        design = prepare_design(None, config, seed=1, n_families=6)
+        got = draw_prior(design, 500, seed=0)["z_slope"].ravel()
+        assert ks_2samp(got, want).pvalue > 0.01, df
+        assert ks_2samp(got, other).pvalue < 1e-4, df
