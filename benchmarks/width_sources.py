@@ -34,6 +34,7 @@ BLOCKS = {
 
 def _scores(idata, fold, benches, seed) -> str:
     from sloth_bayes.forecast import predictive_draws
+    from sloth_bayes.metrics import coverage
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -44,8 +45,7 @@ def _scores(idata, fold, benches, seed) -> str:
     for name in ("y", "mu"):
         a = d[name].sel(benchmark=benches).to_numpy()
         lo, hi = np.quantile(a, [0.25, 0.75], axis=0)
-        cover = ((truth >= lo) & (truth <= hi))[ok].mean()
-        out.append(f"{name}: w50 {100 * (hi - lo)[ok].mean():5.2f} cov50 {cover:.2f}")
+        out.append(f"{name}: w50 {100 * (hi - lo)[ok].mean():5.2f} cov50 {coverage(lo, hi, truth):.2f}")
     median = np.median(d["y"].sel(benchmark=benches).to_numpy(), axis=0)
     out.append(f"MAE {100 * np.abs(median - truth)[ok].mean():.2f}")
     return " | ".join(out)

@@ -130,7 +130,6 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
     once = _draws_per_group(rng, n_s)
     config = config_of(idata)
-    df = config.efficiency_df
     if has_dev:
         dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
         knee = deviation_knee(config)
@@ -142,15 +141,15 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             kinds.append(KIND_OBSERVED)
         elif coarse in enc.coarse:
             base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
-            a = base + post["sigma_sub"] * once(("sub", sub), (k,), df)
+            a = base + post["sigma_sub"] * once(("sub", sub), (k,), config.efficiency_df)
             a_plug = base.mean(0)
             kinds.append(KIND_NEW_SUB)
         else:
-            z = once(("coarse", coarse), (k,), df)
+            z = once(("coarse", coarse), (k,), config.efficiency_df)
             if "efficiency_chol" in post:
                 z = np.einsum("sk,sjk->sj", z, post["efficiency_chol"])
             a = post["sigma_coarse"] * z
-            a = a + post["sigma_sub"] * once(("sub", sub), (k,), df)
+            a = a + post["sigma_sub"] * once(("sub", sub), (k,), config.efficiency_df)
             a_plug = np.zeros(k)
             kinds.append(KIND_NEW_FAMILY)
         theta[:, i] += a
@@ -214,9 +213,9 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
 
 def _draws_per_group(rng, n_s: int):
     """``once(key, shape, df=None)``: standard-normal draws (n_s, *shape) of what the fit
-    never saw (Student-t with ``df`` degrees of freedom: ``ModelConfig.efficiency_df``), made
-    once per unseen (sub-)family ``key``: its queries share them, so joint forecasts (e.g. a
-    70B against a 7B of one new family) are coherent."""
+    never saw (Student-t with ``df`` degrees of freedom: the model's ``efficiency_df`` or
+    ``deviation_df``), made once per unseen (sub-)family ``key``: its queries share them, so
+    joint forecasts (e.g. a 70B against a 7B of one new family) are coherent."""
     drawn: dict = {}
 
     def once(key, shape, df=None):

@@ -234,7 +234,7 @@ class ModelConfig:
         0.604 / 0.603, and its plug-in forecasts (posterior-mean powers) were off by 4.1 /
         2.7 / 3.6 points.
     efficiency_df : the standardised family efficiencies (coarse-family and sub-family offsets,
-        per skill) are Student-t with this many degrees of freedom (:func:`efficiency_prior`),
+        per skill) are Student-t with this many degrees of freedom (:func:`standard_prior`),
         and a family the fit never saw draws its efficiency from the same t; ``None``: normal.
         Default 4 since stop 21. Families are not all alike: code models (starcoder,
         deepseek-coder, starcoder2) sit 2-3 sd below the others on the HellaSwag skill
@@ -748,16 +748,11 @@ def scale_prior(scale, config: ModelConfig) -> dist.Distribution:
 
 
 def standard_prior(df: float | None) -> dist.Distribution:
-    """A standardised offset: N(0, 1), or Student-t with ``df`` degrees of freedom (heavy
-    tails: a few outlying families do not widen the population's spread for every other)."""
+    """A standardised family offset (efficiency: ``ModelConfig.efficiency_df``, slope
+    deviation: ``deviation_df``): N(0, 1), or Student-t with ``df`` degrees of freedom (heavy
+    tails: a few outlying families, e.g. code models on commonsense benchmarks, do not widen
+    the population's spread for every other)."""
     return dist.Normal(0.0, 1.0) if df is None else dist.StudentT(df, 0.0, 1.0)
-
-
-def efficiency_prior(config: ModelConfig) -> dist.Distribution:
-    """Standardised family efficiency (coarse and sub-family offsets, per skill):
-    :func:`standard_prior` with ``config.efficiency_df`` (e.g. code models on commonsense
-    benchmarks are the tails, not a wider spread for all)."""
-    return standard_prior(config.efficiency_df)
 
 
 def _centre(z):
@@ -907,7 +902,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         sigma_sub = numpyro.sample("sigma_sub", scale_prior(config.sub_scale, config))
         sigma_coarse = numpyro.sample("sigma_coarse", scale_prior(config.coarse_scale, config))
     with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
-        z_coarse = numpyro.sample("z_coarse", efficiency_prior(config))
+        z_coarse = numpyro.sample("z_coarse", standard_prior(config.efficiency_df))
     # Centring the standardised offsets fixes the skills' location exactly (the benchmark
     # difficulties take it), instead of leaving a ridge that NUTS crosses slowly; the mean
     # direction of each z is then likelihood-free and mixes at no cost.
@@ -917,7 +912,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         z_coarse = z_coarse @ chol.T
     alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * z_coarse)
     with numpyro.plate("family", n_sub, dim=-2), skill:
-        z_sub = numpyro.sample("z_sub", efficiency_prior(config))
+        z_sub = numpyro.sample("z_sub", standard_prior(config.efficiency_df))
     alpha = numpyro.deterministic(
         "alpha", alpha_coarse[data.sub_coarse] + sigma_sub * _centre(z_sub)
     )
