@@ -139,8 +139,21 @@ def cmd_fit(args) -> int:
     )
     model.save(args.out)
     print(f"fitted {path} -> {args.out}")
+    _print_rounding(model)
     _print_verdict(model)
     return 0
+
+
+def _print_rounding(model) -> None:
+    """Say which benchmarks' scores the fit read as rounded (``ModelConfig.rounded_scores``)."""
+    from .forecast import encoding_of
+
+    enc = encoding_of(model.idata_)
+    if not model.config.rounded_scores:
+        return
+    rounded = [f"{b} ({s:g})" for b, s in zip(enc.benchmarks, enc.score_step) if s > 0]
+    if rounded:
+        print("scores read as rounded (step): " + ", ".join(rounded))
 
 
 def _print_verdict(model) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "TOKENS",
     "DataError",
     "read_table",
+    "rounding_step",
     "score_columns",
     "validate_queries",
     "validate_table",
@@ -205,6 +206,25 @@ def _check_scores(df: pd.DataFrame, column: str) -> pd.Series:
             f"fractions in [0, 1]; leave a cell empty if the score is unknown."
         )
     return values
+
+
+#: Rounding steps recognised in a score column, coarsest first (whole and tenth percent).
+ROUNDING_STEPS = (0.01, 0.001)
+
+
+def rounding_step(scores: pd.Series | np.ndarray, min_scores: int = 5) -> float:
+    """The step a benchmark's recorded scores were rounded to: the coarsest of
+    :data:`ROUNDING_STEPS` that every observed score is a multiple of (the leaderboard's v2
+    columns are whole percents: MATH Lvl 5 reads 0.00, 0.01, 0.02 for most small models), or
+    0 for exact scores, or when fewer than ``min_scores`` scores leave the step in doubt."""
+    x = np.asarray(scores, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) < min_scores:
+        return 0.0
+    for step in ROUNDING_STEPS:
+        if np.allclose(x / step, np.round(x / step), rtol=0.0, atol=1e-6):
+            return step
+    return 0.0
 
 
 def validate_table(

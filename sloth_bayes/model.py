@@ -43,6 +43,8 @@ Structure (see ``MODEL.md`` of the project):
   shrinks near the floor and the ceiling, so a small model's GSM8K of 0.16 where its peers
   score 0.02 is read as skill, not noise; the small additive ``sigma_bench`` leaves room
   for scores a little below chance;
+* a score recorded rounded (the v2 columns: whole percents) is read as the interval it was
+  rounded from (``ModelConfig.rounded_scores``);
 * ``floor_j`` is the chance level, except where no chance level can be computed (IFEval's
   instruction checks, ``ModelConfig.floor_lift``): there the fit learns it above chance.
 """
@@ -61,7 +63,7 @@ import pandas as pd
 from jax.scipy.special import log_ndtr
 from numpyro.distributions import constraints
 
-from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
+from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, rounding_step
 
 COVARIATES = ("log_size", "log_tokens", "log_size_x_log_tokens")
 #: Prior sd (standardised log tokens) of an unknown count next to a same-size sibling's.
@@ -261,6 +263,13 @@ class ModelConfig:
         2.72, 50% 0.586 / 0.639 / 0.627 -> 0.574 / 0.611 / 0.595, 90% 0.943 / 0.944 / 0.942 ->
         0.955 / 0.944 / 0.952: central intervals 0.01-0.035 narrower on v2 and all, still
         above 0.58, and no better forecasts.
+    rounded_scores : read each benchmark's recorded scores as rounded to the step they sit on
+        (:func:`data.rounding_step`, found in the training table and kept in the fit's
+        encoding): the leaderboard's v2 columns are whole percents, and MATH Lvl 5 reads 0.00,
+        0.01 or 0.02 for 56 of its 85 models, a rounding as wide as the noise there. A
+        recorded 0 is then any score below half a step, not a score of exactly 0 (see
+        :class:`CensoredNormal`). Forecasts are of the score itself, unrounded. ``False``
+        (and fits saved before the option): every score exact.
     scale_prior : prior of every spread (``sigma_*``, ``tau_slope``): ``"gamma"``, Gamma(2,
         2 / scale) with mean ``scale`` and no mass at 0, or ``"half_normal"`` (scale
         ``scale``). The half-normal's mode at 0 let small spreads (ARC's profile scale,
@@ -305,6 +314,7 @@ class ModelConfig:
     link_power_scale: float = 1.0
     efficiency_df: float | None = 4.0
     deviation_df: float | None = None
+    rounded_scores: bool = True
 
     def __post_init__(self):
         for name, allowed in (
@@ -339,6 +349,7 @@ class ModelConfig:
         d.setdefault("link_power", False)
         d.setdefault("efficiency_df", None)
         d.setdefault("deviation_df", None)
+        d.setdefault("rounded_scores", False)
         # floor_lift was a switch (True: every benchmark but the exact-answer ones)
         lift = d.get("floor_lift", ())
         d["floor_lift"] = ("choice", "rules") if lift is True else tuple(lift or ())
@@ -385,6 +396,9 @@ class Encoding:
     # Benchmarks whose floor the fit learns: their ``answer`` kind (benchmark metadata) is in
     # ``ModelConfig.floor_lift``; empty in fits saved before the option.
     floor_learned: list[bool] = field(default_factory=list)
+    # Step each benchmark's training scores were rounded to (:func:`data.rounding_step`; 0:
+    # exact); empty in fits saved before scores were read as rounded.
+    score_step: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -418,6 +432,7 @@ class ModelData(NamedTuple):
     # (pivot, low, high) of the slope deviations, each (C, 3) (deviation_pivots); None: from
     # the data above
     frame: tuple | None = None
+    step: np.ndarray | None = None  # (J,) rounding step of each benchmark's scores (0: exact)
 
 
 def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None) -> list[str]:
@@ -479,6 +494,7 @@ def make_encoding(table: pd.DataFrame, bench_meta: pd.DataFrame, config: ModelCo
         floor=[float(v) for v in bench_meta["floor"]],
         n_items=[float(v) for v in bench_meta["n_items"]],
         floor_learned=[str(a) in config.floor_lift for a in bench_meta.get("answer", [""] * len(benchmarks))],
+        score_step=[rounding_step(table[b]) if b in table else 0.0 for b in benchmarks],
         anchors=_pick_anchors(benchmarks, config.n_skills, config.anchors),
         size_loc=size_loc,
         size_scale=size_scale,
@@ -625,6 +641,7 @@ def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
         boundary=np.flatnonzero((y[rows, cols] <= 0.0) | (y[rows, cols] >= 1.0)),
         n_coarse=len(enc.coarse),
         lifted=np.flatnonzero(np.asarray(enc.floor_learned, bool)),
+        step=np.array(enc.score_step or [0.0] * len(enc.benchmarks), dtype=float),
     )
 
 
@@ -699,16 +716,24 @@ def observation_sd(mu, inv_items, sigma_bench, floor=0.0, sigma_logit=0.0, power
 
 
 class CensoredNormal(dist.Distribution):
-    """``clip(Normal(loc, scale), 0, 1)``: point masses at 0 and 1, a density in between."""
+    """``clip(Normal(loc, scale), 0, 1)``: point masses at 0 and 1, a density in between.
+
+    ``half_step`` (per value, or 0): the recorded score was rounded to a step of twice that
+    (``ModelConfig.rounded_scores``). A rounded 0 is then any score below ``half_step`` (the
+    point mass at 0 and the density up to it: ``P(Y < half_step)``), a rounded 1 any above
+    ``1 - half_step``, and an interior value has the density of the score plus the rounding
+    error, uniform over the step: its variance ``step^2 / 12`` is added to ``scale^2``
+    (Sheppard's correction; exact to ``O((step / scale)^4)``, without the two normal CDFs per
+    cell an interval probability would cost)."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.unit_interval
     reparametrized_params = ["loc", "scale"]
 
-    def __init__(self, loc, scale, *, boundary=None, validate_args=None):
+    def __init__(self, loc, scale, *, boundary=None, half_step=0.0, validate_args=None):
         # ``boundary``: indices of the values at exactly 0 or 1, when known in advance (the
         # observed data); only those need the costly normal log-CDF.
-        self.loc, self.scale, self.boundary = loc, scale, boundary
+        self.loc, self.scale, self.boundary, self.half_step = loc, scale, boundary, half_step
         batch_shape = jnp.broadcast_shapes(jnp.shape(loc), jnp.shape(scale))
         super().__init__(batch_shape=batch_shape, validate_args=validate_args)
 
@@ -717,14 +742,16 @@ class CensoredNormal(dist.Distribution):
         return jnp.clip(base, 0.0, 1.0)
 
     def log_prob(self, value):
-        dens = dist.Normal(self.loc, self.scale).log_prob(value)
+        h = jnp.broadcast_to(jnp.asarray(self.half_step, dtype=jnp.result_type(float)), jnp.shape(value))
+        dens = dist.Normal(self.loc, jnp.sqrt(self.scale**2 + h**2 / 3.0)).log_prob(value)
         if self.boundary is None:
-            z = (value - self.loc) / self.scale
+            z = (value + jnp.where(value <= 0.0, h, -h) - self.loc) / self.scale
             tail = log_ndtr(jnp.where(value <= 0.0, z, -z))
             return jnp.where((value <= 0.0) | (value >= 1.0), tail, dens)
         b = self.boundary
-        z = (value[b] - self.loc[b]) / self.scale[b]
-        return dens.at[b].set(log_ndtr(jnp.where(value[b] <= 0.0, z, -z)))
+        zero = value[b] <= 0.0
+        z = (value[b] + jnp.where(zero, h[b], -h[b]) - self.loc[b]) / self.scale[b]
+        return dens.at[b].set(log_ndtr(jnp.where(zero, z, -z)))
 
 
 def logit_noise_sd(sigma_logit, instruct, instruct_noise=None):
@@ -1019,4 +1046,8 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     with numpyro.plate("cell", data.obs_row.shape[0]), numpyro.handlers.mask(
         mask=True if data.cell_mask is None else data.cell_mask
     ):
-        numpyro.sample("y", CensoredNormal(mu, sd, boundary=None if y is None else data.boundary), obs=y)
+        half_step = 0.0
+        if config.rounded_scores and data.step is not None:
+            half_step = 0.5 * jnp.asarray(data.step)[data.obs_col]
+        boundary = None if y is None else data.boundary
+        numpyro.sample("y", CensoredNormal(mu, sd, boundary=boundary, half_step=half_step), obs=y)

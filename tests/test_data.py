@@ -16,6 +16,7 @@ from sloth_bayes.data import (
     TOKENS,
     DataError,
     read_table,
+    rounding_step,
     score_columns,
     validate_queries,
     validate_table,
@@ -263,6 +264,21 @@ def test_real_table():
         clean[list(DEFAULT_BENCHMARKS)], raw[list(DEFAULT_BENCHMARKS)].astype(float)
     )
     assert clean[TOKENS].isna().sum() == 13
+    # the v2 columns are published in whole percents, the v1 ones exactly
+    steps = {b: rounding_step(clean[b]) for b in DEFAULT_BENCHMARKS}
+    assert {b for b, s in steps.items() if s == 0.01} == {"IFEval", "BBH", "MATH Lvl 5", "GPQA", "MUSR", "MMLU-PRO"}
+    assert {b for b, s in steps.items() if s == 0.0} == {"MMLU", "ARC", "HellaSwag", "Winogrande", "TruthfulQA", "GSM8K"}
+
+
+def test_rounding_step_is_the_coarsest_grid_every_score_sits_on():
+    rng = np.random.default_rng(0)
+    exact = rng.uniform(0.2, 0.8, 40)
+    assert rounding_step(np.round(exact, 2)) == 0.01
+    assert rounding_step(np.round(exact, 3)) == 0.001
+    assert rounding_step(exact) == 0.0
+    # missing cells are ignored, and too few scores leave the step in doubt
+    assert rounding_step(pd.Series([0.25, np.nan, 0.31, 0.4, 0.12, 0.0])) == 0.01
+    assert rounding_step([0.25, 0.31, 0.4]) == 0.0
 
 
 def test_format_rows():

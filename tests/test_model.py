@@ -57,6 +57,38 @@ def test_logit_noise_vanishes_at_the_floor_and_the_ceiling():
     assert float(observation_sd(mu, 1e-3, 0.02, 0.25, 0.5)[1]) > float(old[1])
 
 
+def test_a_rounded_score_is_read_as_the_interval_it_was_rounded_from():
+    """``half_step``: a recorded 0 is ``P(Y < h)``, a recorded 1 is ``P(Y > 1 - h)`` and an
+    interior value is the interval probability over its step (per unit of score: the
+    density of the score plus a uniform rounding error), against SciPy; ``half_step=0``
+    is the exact-score likelihood; the costly-CDF path (``boundary``) agrees with the
+    general one, and its gradient is finite."""
+    from scipy import stats
+
+    from sloth_bayes.model import CensoredNormal
+
+    loc = np.array([0.003, 0.3, 0.98, 0.01, 0.5], dtype=np.float32)
+    scale = np.array([0.009, 0.02, 0.01, 0.006, 0.03], dtype=np.float32)
+    value = np.array([0.0, 0.31, 1.0, 0.01, 0.47], dtype=np.float32)
+    h = 0.005
+    lo, hi = value - h, value + h
+    expect = np.log((stats.norm.cdf((hi - loc) / scale) - stats.norm.cdf((lo - loc) / scale)) / (2 * h))
+    expect[0] = stats.norm.logcdf((h - loc[0]) / scale[0])
+    expect[2] = stats.norm.logsf((1 - h - loc[2]) / scale[2])
+    for boundary in (None, jnp.array([0, 2])):
+        got = CensoredNormal(jnp.asarray(loc), jnp.asarray(scale), boundary=boundary, half_step=h).log_prob(value)
+        # Sheppard's correction: exact to O((h / scale)^4), 0.006 where the step is 1.7 sd wide
+        np.testing.assert_allclose(got, expect, atol=1e-2)
+        np.testing.assert_allclose(np.asarray(got)[[0, 1, 2, 4]], expect[[0, 1, 2, 4]], atol=1e-4)
+    exact = CensoredNormal(jnp.asarray(loc), jnp.asarray(scale)).log_prob(value)
+    np.testing.assert_allclose(np.asarray(exact)[[1, 4]], stats.norm.logpdf(value[[1, 4]], loc[[1, 4]], scale[[1, 4]]), rtol=1e-5)
+    np.testing.assert_allclose(exact[0], stats.norm.logcdf(-loc[0] / scale[0]), rtol=1e-5)
+    grad = jax.grad(
+        lambda m: CensoredNormal(m, jnp.asarray(scale), boundary=jnp.array([0, 2]), half_step=h).log_prob(value).sum()
+    )(jnp.asarray(loc))
+    assert np.all(np.isfinite(grad))
+
+
 def test_a_config_saved_before_the_logit_noise_reads_back_without_it():
     from sloth_bayes.model import ModelConfig
 
@@ -338,3 +370,43 @@ def test_student_t_slope_deviations_give_coarse_families_heavy_tailed_deviations
         got = draw_prior(design, 500, seed=0)["z_slope"].ravel()
         assert ks_2samp(got, want).pvalue > 0.01, df
         assert ks_2samp(got, other).pvalue < 1e-4, df
+
+
+def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_option_turns_it_off():
+    """The encoding keeps each benchmark's rounding step (found in the training table); the
+    likelihood gives that benchmark's cells half the step, the exact benchmark's none, and
+    ``rounded_scores=False`` (or a fit saved before the option) reads every score as exact."""
+    import numpyro
+    import pandas as pd
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import ModelConfig, encode, make_encoding, skills_model
+
+    rng = np.random.default_rng(1)
+    n = 8
+    table = pd.DataFrame(
+        {
+            "Model": [f"m{i}" for i in range(n)],
+            "Family": ["a"] * 4 + ["b"] * 4,
+            "Family2": ["a"] * 4 + ["b"] * 4,
+            "Instruct": [False] * n,
+            "#Params (B)": [1.0, 2.0, 4.0, 8.0] * 2,
+            "Pretraining Data Size (T)": [1.0] * n,
+            "MMLU": rng.uniform(0.3, 0.6, n),
+            "MATH Lvl 5": np.round(rng.uniform(0.0, 0.03, n), 2),
+        }
+    )
+    t, meta = validate_table(table)
+
+    def half_steps(config):
+        enc = make_encoding(t, meta, config)
+        data = encode(t, enc, config.n_skills)
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(skills_model, 0)).get_trace(data, config, y=data.y)
+        return enc, data, np.broadcast_to(np.asarray(tr["y"]["fn"].half_step), data.y.shape)
+
+    enc, data, h = half_steps(ModelConfig(n_skills=1))
+    assert enc.score_step == [0.0, 0.01]
+    np.testing.assert_allclose(h, np.where(np.asarray(data.obs_col) == 1, 0.005, 0.0))
+    _, _, off = half_steps(ModelConfig(n_skills=1, rounded_scores=False))
+    assert np.all(off == 0)
+    assert ModelConfig.from_dict({"n_skills": 1}).rounded_scores is False

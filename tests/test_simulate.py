@@ -94,3 +94,17 @@ def test_main_writes_demo_files(tmp_path):
     assert slopes["dims"] == ["covariate", "skill"] and np.shape(slopes["values"]) == (3, 1)
     assert record["coords"]["family"] == list(pd.unique(table["Family2"]))
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_a_design_reads_its_simulated_scores_as_exact():
+    """``prepare_design`` puts placeholders (0.5) in the observed cells: on the 0.01 grid, but
+    not a rounding of the scores it simulates, so its likelihood reads them as exact; the
+    design of a real table keeps the steps of its rounded columns."""
+    from sloth_bayes.simulate import encode_table, prepare_design
+
+    table, _ = simulate_table(synthetic_design(seed=0), ModelConfig(n_skills=1), seed=1)
+    bench = [c for c in table.columns if c not in META_COLUMNS]
+    table[bench[0]] = table[bench[0]].round(2)
+    assert np.all(prepare_design(table).data.step == 0)
+    steps = encode_table(table).encoding.score_step
+    assert steps[0] == 0.01 and steps[1:] == [0.0] * (len(bench) - 1)
