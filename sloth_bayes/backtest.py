@@ -53,7 +53,7 @@ import pandas as pd
 
 from .benchmarks import V1_BENCHMARKS, V2_BENCHMARKS
 from .data import MODEL, SIZE, SUBFAMILY
-from .metrics import crps, group_bootstrap, pit, summarise_cells
+from .metrics import calibrated_hits, calibrated_range, crps, group_bootstrap, pit, summarise_cells
 from .utils import atomic_path, atomic_write
 
 __all__ = [
@@ -113,6 +113,8 @@ _FORECAST_KEEP = (
     "tokens_t",
 )
 #: Plot functions of :mod:`sloth_bayes.plots` drawn by :func:`write_backtest`.
+#: Replicates of the calibrated reference of each fold (``BacktestResult.reference``).
+N_REFERENCE = 400
 FIGURES = ("calibration_curve", "pit_histogram", "error_vs_distance", "benchmark_errors")
 
 
@@ -200,12 +202,19 @@ class BacktestResult:
         fold only, apart from the SVI and NUTS run times), divergences, the largest R-hat
         and the spread of the chains' mean log densities.
     settings : protocol, sets, seed, model and sampler settings.
+    reference : what a calibrated forecast's coverage of the same cells would be: per set,
+        group and replicate (:data:`N_REFERENCE`), the number of scored cells ``n`` and how
+        many of them a truth drawn jointly from the fold's own predictive falls in, for the
+        50% and 90% intervals (``hits_50``, ``hits_90``; :func:`~sloth_bayes.metrics.
+        calibrated_hits`). The pooled coverage's spread under calibration:
+        :func:`~sloth_bayes.metrics.calibrated_range`.
     """
 
     cells: pd.DataFrame
     summary: pd.DataFrame
     fits: pd.DataFrame
     settings: dict = field(default_factory=dict)
+    reference: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _default_factory():
@@ -446,8 +455,9 @@ def _uses_compiled(probe) -> bool:
     return isinstance(probe, SlothBayes) and type(probe).fit is SlothBayes.fit
 
 
-def _run_job(job: dict) -> tuple[pd.DataFrame, dict]:
-    """Fit one training table, forecast its test models, score them for each (set, group)."""
+def _run_job(job: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Fit one training table, forecast its test models, score them for each (set, group);
+    also the calibrated reference of the coverage of those cells (:func:`calibrated_hits`)."""
     from .forecast import summarise
 
     t0 = time.perf_counter()
@@ -486,7 +496,7 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict]:
     keep = ["model", "benchmark"] + [c for c in _FORECAST_KEEP if c in fc.columns]
     fc = fc[keep].merge(scores, on=["model", "benchmark"], how="left")
     dist = _distance(train, test)
-    parts = []
+    parts, refs = [], []
     t_base = 0.0
     for set_name, group in job["targets"]:
         benches = [b for b in SETS[set_name] if b in test.columns]
@@ -500,6 +510,12 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict]:
         cells.insert(0, "set", set_name)
         cells["abs_error"] = (cells["median"] - cells["truth"]).abs()
         cells["distance"] = cells["model"].map(dist).to_numpy(float)
+        # what a calibrated forecast's coverage of these cells would be: joint pseudo-truths
+        qi = pd.Index(models).get_indexer(cells["model"])
+        ji = pd.Index(fit_benches).get_indexer(cells["benchmark"])
+        hits = calibrated_hits(y[:, qi, ji], n_rep=N_REFERENCE, seed=rng)
+        refs.append(pd.DataFrame({"set": set_name, "group": group, "replicate": np.arange(N_REFERENCE),
+                                  "n": len(cells), "hits_50": hits[0.5], "hits_90": hits[0.9]}))
         if job["baselines"]:
             tb = time.perf_counter()
             cells = _add_baselines(cells, train, test, benches, job["baseline_skills"], seed)
@@ -522,7 +538,7 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict]:
         "chain_method": info.get("chain_method_used", ""),
         **_fit_diagnostics(model),
     }
-    return pd.concat(parts, ignore_index=True), timing
+    return pd.concat(parts, ignore_index=True), timing, pd.concat(refs, ignore_index=True)
 
 
 def _add_baselines(cells, train, test, benches, k, seed) -> pd.DataFrame:
@@ -635,7 +651,7 @@ def run_backtest(
             f"no group of sets {sets} has a held-out model with an observed score in this table"
         )
     todo = list(jobs_by_key.values())
-    results: list[tuple[pd.DataFrame, dict] | None] = [None] * len(todo)
+    results: list[tuple[pd.DataFrame, dict, pd.DataFrame] | None] = [None] * len(todo)
     t0 = time.perf_counter()
 
     def report(i, timing):
@@ -675,6 +691,7 @@ def run_backtest(
     rank = [fold_order[k] for k in zip(cells["set"], cells["group"])]
     cells = cells.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
     fits = pd.DataFrame([r[1] for r in results])
+    reference = pd.concat([r[2] for r in results], ignore_index=True)
     settings = {"protocol": protocol, "sets": sets, "seed": seed, "jobs": jobs,
                 "compiled": bool(compiled), "wall_seconds": time.perf_counter() - t0}
     try:
@@ -682,7 +699,8 @@ def run_backtest(
         settings["sampler"] = probe.sampler.to_dict()
     except Exception:  # a custom factory need not expose these
         pass
-    return BacktestResult(cells=cells, summary=summarise_cells(cells), fits=fits, settings=settings)
+    return BacktestResult(cells=cells, summary=summarise_cells(cells), fits=fits, settings=settings,
+                          reference=reference)
 
 
 # -- output --------------------------------------------------------------------------------
@@ -741,7 +759,21 @@ def summary_markdown(result: BacktestResult) -> str:
             out.append(_markdown(tab))
             if level == "pooled" and "group" in result.cells and "lower_90" in result.cells:
                 out += ["", _bootstrap_line(result.cells[result.cells["set"] == set_name])]
+            if level == "pooled" and not result.reference.empty:
+                out += ["", _reference_line(result.reference[result.reference["set"] == set_name])]
     return "\n".join(out) + "\n"
+
+
+def _reference_line(reference: pd.DataFrame) -> str:
+    """One sentence: the pooled coverages a calibrated forecast would give (90% ranges)."""
+    r = calibrated_range(reference).set_index("metric")
+    return (
+        f"If the truths were drawn from the forecasts themselves (calibrated by construction; "
+        f"{reference['replicate'].nunique()} joint draws per fold, `metrics.calibrated_range`), "
+        f"the pooled 50% coverage would fall in {r.loc['coverage_50', 'lower']:.3f}-"
+        f"{r.loc['coverage_50', 'upper']:.3f} and the 90% coverage in "
+        f"{r.loc['coverage_90', 'lower']:.3f}-{r.loc['coverage_90', 'upper']:.3f} (90% ranges)."
+    )
 
 
 def _bootstrap_line(cells: pd.DataFrame) -> str:
@@ -796,13 +828,16 @@ def _figures(result: BacktestResult, out_dir: Path) -> list[Path]:
 
 
 def write_backtest(result: BacktestResult, out_dir, *, figures: bool = True) -> list[Path]:
-    """Write ``cells.csv``, ``summary.csv``, ``fits.csv``, ``summary.md`` and (when
+    """Write ``cells.csv``, ``summary.csv``, ``fits.csv``, ``reference.csv``, ``summary.md`` and (when
     :mod:`sloth_bayes.plots` provides them) ``figures/<set>_<plot>.png`` to ``out_dir``,
     each file atomically. Returns the paths written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, df in (("cells.csv", result.cells), ("summary.csv", result.summary), ("fits.csv", result.fits)):
+    tables = [("cells.csv", result.cells), ("summary.csv", result.summary), ("fits.csv", result.fits)]
+    if not result.reference.empty:
+        tables.append(("reference.csv", result.reference))
+    for name, df in tables:
         with atomic_write(out / name) as fh:
             df.to_csv(fh, index=False)
         written.append(out / name)

@@ -32,6 +32,8 @@ import pandas as pd
 
 __all__ = [
     "Reliability",
+    "calibrated_hits",
+    "calibrated_range",
     "coverage",
     "crps",
     "crps_normal",
@@ -324,6 +326,52 @@ def summarise_cells(cells: pd.DataFrame, by: str | Sequence[str] | None = None) 
     out = out[first + [c for c in out.columns if c not in first]]
     out["n"] = out["n"].astype(int)
     return out
+
+
+def calibrated_hits(draws, *, n_rep: int = 200, seed=0) -> dict[float, np.ndarray]:
+    """How many cells a *calibrated* forecast's central intervals would cover, per replicate.
+
+    ``draws`` (S, C): joint predictive draws of C cells (row ``s`` is one draw of all of them:
+    the same family efficiency, slope deviation... in every cell of a family). Each of
+    ``n_rep`` replicates takes one row at random as the truth of every cell and counts the
+    cells whose central 50% and 90% intervals (quantiles of all rows, as
+    :func:`~sloth_bayes.forecast.summarise` computes them) contain it. If the truths came from
+    the predictive, the pooled coverage would spread as these counts do: cells of one family
+    move together, so a backtest of a few families has a wider spread than its cell count
+    suggests.
+
+    Returns
+    -------
+    ``{0.5: hits, 0.9: hits}``, each an int array (n_rep,).
+    """
+    d = np.asarray(draws, dtype=float)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    truth = d[rng.integers(0, d.shape[0], size=n_rep)]  # (n_rep, C)
+    q = np.quantile(d, [0.05, 0.25, 0.75, 0.95], axis=0)
+    return {
+        0.5: ((truth >= q[1]) & (truth <= q[2])).sum(axis=1),
+        0.9: ((truth >= q[0]) & (truth <= q[3])).sum(axis=1),
+    }
+
+
+def calibrated_range(reference: pd.DataFrame, *, prob: float = 0.9) -> pd.DataFrame:
+    """The central ``prob`` range of the pooled coverages a calibrated forecast would give
+    (per ``set``), from per-fold replicate counts (:func:`calibrated_hits`): ``reference``
+    has ``set, group, replicate, n, hits_50, hits_90``; folds are independent, so replicate
+    ``r`` of every fold together is one pooled draw.
+
+    Returns
+    -------
+    DataFrame: ``set``, ``metric`` (``coverage_50``, ``coverage_90``), ``lower``, ``upper``.
+    """
+    rows = []
+    tail = (1.0 - prob) / 2.0
+    for set_name, block in reference.groupby("set", sort=False):
+        tot = block.groupby("replicate")[["n", "hits_50", "hits_90"]].sum()
+        for level in ("50", "90"):
+            lower, upper = np.quantile(tot[f"hits_{level}"] / tot["n"], [tail, 1.0 - tail])
+            rows.append({"set": set_name, "metric": f"coverage_{level}", "lower": float(lower), "upper": float(upper)})
+    return pd.DataFrame(rows)
 
 
 def group_bootstrap(

@@ -215,6 +215,13 @@ def test_baselines_and_outputs(tmp_path, capsys):
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "## Set v1" in md and "## Set v2" in md and "| pooled |" in md
     assert md == summary_markdown(res)
+    # the calibrated reference: one row per set, group and replicate, n = the group's cells
+    ref = pd.read_csv(tmp_path / "out" / "reference.csv")
+    n_cells = res.cells.groupby(["set", "group"]).size()
+    assert (ref.groupby(["set", "group"])["n"].first() == n_cells).all()
+    assert (ref.groupby(["set", "group"]).size() == ref["replicate"].nunique()).all()
+    assert (ref["hits_50"] <= ref["hits_90"]).all() and (ref["hits_90"] <= ref["n"]).all()
+    assert md.count("calibrated by construction") == 2
 
 
 def test_parallel_jobs_give_the_same_cells():

@@ -228,3 +228,40 @@ def test_group_bootstrap_known_answers():
     pd.testing.assert_frame_equal(group_bootstrap(split, seed=3), group_bootstrap(split, seed=3))
     per_set = group_bootstrap(pd.concat([split.assign(set="v1"), split.assign(set="v2")]))
     assert list(per_set["set"].unique()) == ["v1", "v2"]
+
+
+def test_calibrated_hits_spread_like_a_binomial_for_independent_cells_and_wider_for_shared_ones():
+    """Independent cells: a calibrated forecast covers a Binomial(C, p) count of them. Cells
+    that share one draw (a family's efficiency moving every cell of it): the pooled coverage
+    spreads far wider, with the same mean."""
+    from sloth_bayes.metrics import calibrated_hits
+
+    rng = np.random.default_rng(0)
+    c = 200
+    independent = calibrated_hits(rng.standard_normal((2000, c)), n_rep=2000, seed=1)
+    shared = rng.standard_normal((2000, 1)) + 0.1 * rng.standard_normal((2000, c))
+    together = calibrated_hits(shared, n_rep=2000, seed=1)
+    for p, hits in independent.items():
+        assert hits.mean() / c == pytest.approx(p, abs=0.01)
+        assert hits.std() == pytest.approx(np.sqrt(c * p * (1 - p)), rel=0.15)
+    assert together[0.5].mean() / c == pytest.approx(0.5, abs=0.03)
+    assert together[0.5].std() > 5 * independent[0.5].std()
+    # same seed, same replicates
+    np.testing.assert_array_equal(calibrated_hits(shared, seed=3)[0.9], calibrated_hits(shared, seed=3)[0.9])
+
+
+def test_calibrated_range_pools_replicate_r_of_every_fold():
+    """Two folds, replicate r of each pooled: coverage (hits_a + hits_b) / (n_a + n_b)."""
+    from sloth_bayes.metrics import calibrated_range
+
+    reps = np.arange(5)
+    ref = pd.concat([
+        pd.DataFrame({"set": "v1", "group": "a", "replicate": reps, "n": 10, "hits_50": [5, 5, 5, 5, 5],
+                      "hits_90": 9}),
+        pd.DataFrame({"set": "v1", "group": "b", "replicate": reps, "n": 30, "hits_50": [0, 10, 15, 20, 30],
+                      "hits_90": 27}),
+    ])
+    r = calibrated_range(ref, prob=1.0).set_index("metric")
+    assert r.loc["coverage_50", "lower"] == pytest.approx(5 / 40)
+    assert r.loc["coverage_50", "upper"] == pytest.approx(35 / 40)
+    assert r.loc["coverage_90", "lower"] == r.loc["coverage_90", "upper"] == pytest.approx(0.9)
