@@ -225,9 +225,11 @@ def _default_factory():
 
 def _fit_diagnostics(model) -> dict:
     """Cheap convergence numbers of a fit (NaN where unavailable): divergent transitions,
-    the largest R-hat over the posterior variables (the standard-normal ``z_*`` offsets
-    excepted), and the spread of the chains' mean log densities (chains more than a few
-    units apart sit in different solutions)."""
+    the largest R-hat over the variables the convergence check reads
+    (:func:`diagnostics.checked_parameters`: not the sign-free ``*_unfolded`` sites, whose
+    chains may sit at opposite signs of the same fit) except the standard-normal ``z_*``
+    offsets, and the spread of the chains' mean log densities (chains more than a few units
+    apart sit in different solutions)."""
     out = {"divergences": np.nan, "rhat_max": np.nan, "lp_chain_spread": np.nan}
     idata = getattr(model, "idata_", None)
     if idata is None:  # not a SlothBayes (a stand-in, a custom model)
@@ -239,7 +241,9 @@ def _fit_diagnostics(model) -> dict:
         if stats is not None and "lp" in stats:
             per_chain = stats["lp"].to_numpy().mean(axis=1)  # (chain,)
             out["lp_chain_spread"] = float(per_chain.max() - per_chain.min())
-        post = idata["posterior"]
+        from .diagnostics import checked_parameters
+
+        post, _ = checked_parameters(idata)
         if post.sizes.get("chain", 1) > 1:
             import arviz as az
 

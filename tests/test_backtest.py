@@ -200,6 +200,29 @@ def test_calibrated_stand_in_scores_calibrated_and_overconfident_fails():
     assert cov < 0.75
 
 
+def test_fit_diagnostics_ignore_sign_free_sites():
+    """A folded loading's unfolded site may sit at +x in one chain and -x in another (the
+    same fit): the fold's R-hat must not read it; a real disagreement still shows."""
+    from types import SimpleNamespace
+
+    from sloth_bayes.backtest import _fit_diagnostics
+
+    rng = np.random.default_rng(0)
+    mixed = rng.normal(size=(2, 300))
+    signs = np.array([1.0, -1.0])[:, None] * (1.0 + 0.05 * rng.normal(size=(2, 300)))
+
+    def tree(slopes):
+        post = xr.Dataset(
+            {"slopes": (("chain", "draw"), slopes), "loadings_unfolded": (("chain", "draw"), signs)},
+            coords={"chain": [0, 1], "draw": np.arange(300)},
+        )
+        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, 300), bool))})
+        return SimpleNamespace(idata_=xr.DataTree.from_dict({"posterior": post, "sample_stats": stats}))
+
+    assert _fit_diagnostics(tree(mixed))["rhat_max"] < 1.05
+    assert _fit_diagnostics(tree(mixed + np.array([0.0, 3.0])[:, None]))["rhat_max"] > 1.5
+
+
 def test_baselines_and_outputs(tmp_path, capsys):
     table = synthetic_table()
     res = run_backtest(table, sets="v1,v2", model_factory=oracle, verbose=False)
