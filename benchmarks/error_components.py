@@ -1,0 +1,109 @@
+"""Which part of a lofo-1 forecast's error does its predictive over- or under-state?
+
+    SLOTH_BAYES_DATA=leaderboard_v2.csv python benchmarks/error_components.py pythia opt gemma \
+        [--set all --seed 0 --chains 2 --warmup 200 --draws 200]
+
+For each held-out group (a name of ``backtest.GROUPS`` or a sub-family in one) it fits the
+group's lofo-1 training table once, draws the held-out models' scores jointly, and splits the
+errors ``e = truth - predictive mean`` of the group's cells (models x benchmarks) four ways:
+
+- ``total``: the root mean square of ``e``;
+- ``bench``: of the per-benchmark mean error over the group's models (what the family's
+  forecast gets wrong on a benchmark at every size: its efficiency, profile, slopes);
+- ``within``: of ``e`` about that mean (model to model: noise and how the error changes with
+  size);
+- ``model``: of the per-model mean error over benchmarks (a model's skills as a whole).
+
+Each is printed for the truths and for the predictive's own draws (``truth / predicted``, in
+score points, and the share of draws below the truth's value: near 0 the predictive expects
+larger errors than the truths show, near 1 smaller). A last line pools the groups by cells
+(ratio of truth to predicted root mean squares) and gives the share of the predicted mean
+square that the observation noise alone makes (``y - mu`` of the draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+
+NAMES = ("total", "bench", "within", "model")
+
+
+def components(e: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Mean squares (4,) of the errors ``e`` (..., models, benchmarks) over the observed cells
+    ``ok``: total, per-benchmark mean, about the per-benchmark mean, per-model mean."""
+    e = np.where(ok, e, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a benchmark no held-out model has
+        bench = np.nanmean(e, axis=-2, keepdims=True)
+        model = np.nanmean(e, axis=-1, keepdims=True)
+        axes = (-2, -1)
+        return np.stack(
+            [
+                np.nanmean(e**2, axis=axes),
+                np.nanmean(np.broadcast_to(bench, e.shape) ** 2 * np.where(ok, 1.0, np.nan), axis=axes),
+                np.nanmean((e - bench) ** 2, axis=axes),
+                np.nanmean(np.broadcast_to(model, e.shape) ** 2 * np.where(ok, 1.0, np.nan), axis=axes),
+            ],
+            axis=-1,
+        )
+
+
+def main(argv=None) -> int:
+    from sloth_bayes import SlothBayes
+    from sloth_bayes.backtest import SETS, folds
+    from sloth_bayes.forecast import predictive_draws
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("groups", nargs="+")
+    p.add_argument("--data", default=os.environ.get("SLOTH_BAYES_DATA"))
+    p.add_argument("--set", default="all", choices=sorted(SETS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--draws", type=int, default=200)
+    args = p.parse_args(argv)
+    if not args.data:
+        p.error("give --data or set SLOTH_BAYES_DATA to the leaderboard table")
+    table = pd.read_csv(args.data)
+    benches = [b for b in SETS[args.set] if b in table.columns]
+    pooled = np.zeros((3, len(NAMES)))  # truth, predicted, noise-only; weighted by cells
+    print(f"{'group':28s} {'cells':>5s} " + " ".join(f"{n + ' (truth/pred, q)':>24s}" for n in NAMES))
+    for group in args.groups:
+        found = folds(table, args.set, "lofo-1", groups=[group])
+        if not found:
+            p.error(f"no lofo-1 fold of {group!r} on set {args.set}")
+        fold = found[0]
+        model = SlothBayes(chains=args.chains, warmup=args.warmup, draws=args.draws)
+        model.fit(fold.train, seed=args.seed, progress_bar=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = predictive_draws(model.idata_, fold.test, seed=args.seed)
+        names = [str(m) for m in d["model"].values]
+        truth = fold.test.set_index(fold.test["Model"].astype(str)).loc[names, benches].to_numpy(float)
+        ok = np.isfinite(truth)
+        y, mu = (d[v].sel(benchmark=benches).transpose("sample", "model", "benchmark").to_numpy() for v in ("y", "mu"))
+        centre = y.mean(axis=0)
+        observed = components(truth - centre, ok)
+        drawn = components(y - centre, ok)  # (S, 4)
+        noise = components(y - mu, ok).mean(axis=0)
+        share_below = (drawn < observed).mean(axis=0)
+        pooled += ok.sum() * np.stack([observed, drawn.mean(axis=0), noise])
+        cells = " ".join(
+            f"{100 * np.sqrt(a):11.2f} /{100 * np.sqrt(b):5.2f} {q:4.2f}"
+            for a, b, q in zip(observed, drawn.mean(axis=0), share_below)
+        )
+        print(f"{fold.group[:28]:28s} {ok.sum():5d} {cells}", flush=True)
+    ratio = np.sqrt(pooled[0] / pooled[1])
+    print("pooled truth / predicted rms: " + ", ".join(f"{n} {r:.2f}" for n, r in zip(NAMES, ratio)))
+    print("noise share of the predicted ms: " + ", ".join(f"{n} {s:.2f}" for n, s in zip(NAMES, pooled[2] / pooled[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
