@@ -23,13 +23,11 @@ square that the observation noise alone makes (``y - mu`` of the draws).
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import warnings
 
 import numpy as np
-import pandas as pd
+from _lofo import fitted_folds
 
 NAMES = ("total", "bench", "within", "model")
 
@@ -55,32 +53,11 @@ def components(e: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    from sloth_bayes import SlothBayes
-    from sloth_bayes.backtest import SETS, folds
     from sloth_bayes.forecast import predictive_draws
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("groups", nargs="+")
-    p.add_argument("--data", default=os.environ.get("SLOTH_BAYES_DATA"))
-    p.add_argument("--set", default="all", choices=sorted(SETS))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--draws", type=int, default=200)
-    args = p.parse_args(argv)
-    if not args.data:
-        p.error("give --data or set SLOTH_BAYES_DATA to the leaderboard table")
-    table = pd.read_csv(args.data)
-    benches = [b for b in SETS[args.set] if b in table.columns]
     pooled = np.zeros((3, len(NAMES)))  # truth, predicted, noise-only; weighted by cells
     print(f"{'group':28s} {'cells':>5s} " + " ".join(f"{n + ' (truth/pred, q)':>24s}" for n in NAMES))
-    for group in args.groups:
-        found = folds(table, args.set, "lofo-1", groups=[group])
-        if not found:
-            p.error(f"no lofo-1 fold of {group!r} on set {args.set}")
-        fold = found[0]
-        model = SlothBayes(chains=args.chains, warmup=args.warmup, draws=args.draws)
-        model.fit(fold.train, seed=args.seed, progress_bar=False)
+    for fold, model, benches, args in fitted_folds(__doc__, argv):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d = predictive_draws(model.idata_, fold.test, seed=args.seed)
@@ -99,9 +76,10 @@ def main(argv=None) -> int:
             for a, b, q in zip(observed, drawn.mean(axis=0), share_below)
         )
         print(f"{fold.group[:28]:28s} {ok.sum():5d} {cells}", flush=True)
-    ratio = np.sqrt(pooled[0] / pooled[1])
+    with np.errstate(invalid="ignore", divide="ignore"):  # "within" of one-model groups: 0 / 0
+        ratio, share = np.sqrt(pooled[0] / pooled[1]), pooled[2] / pooled[1]
     print("pooled truth / predicted rms: " + ", ".join(f"{n} {r:.2f}" for n, r in zip(NAMES, ratio)))
-    print("noise share of the predicted ms: " + ", ".join(f"{n} {s:.2f}" for n, s in zip(NAMES, pooled[2] / pooled[1])))
+    print("noise share of the predicted ms: " + ", ".join(f"{n} {s:.2f}" for n, s in zip(NAMES, share)))
     return 0
 
 

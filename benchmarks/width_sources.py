@@ -15,13 +15,11 @@ column first (noise against everything else).
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import warnings
 
 import numpy as np
-import pandas as pd
+from _lofo import fitted_folds
 
 BLOCKS = {
     "efficiency": ("alpha", "alpha_coarse"),
@@ -52,29 +50,7 @@ def _scores(idata, fold, benches, seed) -> str:
 
 
 def main(argv=None) -> int:
-    from sloth_bayes import SlothBayes
-    from sloth_bayes.backtest import SETS, folds
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("groups", nargs="+")
-    p.add_argument("--data", default=os.environ.get("SLOTH_BAYES_DATA"))
-    p.add_argument("--set", default="all", choices=sorted(SETS))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--draws", type=int, default=200)
-    args = p.parse_args(argv)
-    if not args.data:
-        p.error("give --data or set SLOTH_BAYES_DATA to the leaderboard table")
-    table = pd.read_csv(args.data)
-    for group in args.groups:
-        found = folds(table, args.set, "lofo-1", groups=[group])
-        if not found:
-            p.error(f"no lofo-1 fold of {group!r} on set {args.set}")
-        fold = found[0]
-        model = SlothBayes(chains=args.chains, warmup=args.warmup, draws=args.draws)
-        model.fit(fold.train, seed=args.seed, progress_bar=False)
-        benches = [b for b in SETS[args.set] if b in table.columns]
+    for fold, model, benches, args in fitted_folds(__doc__, argv):
         print(f"{fold.group:24s} {'full':14s} {_scores(model.idata_, fold, benches, args.seed)}", flush=True)
         for label, names in BLOCKS.items():
             tree = model.idata_.copy(deep=True)

@@ -326,8 +326,9 @@ def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypat
     power = flat_draws(model.idata_, "link_power")[:, None, None] if model.config.link_power else 1.0
     p = ((mu - floor) / (1 - floor)) ** (1 / power)  # the sigmoid of the logit: the link inverted
     logit_gap = np.log(p[:, 1] / (1 - p[:, 1])) - np.log(p[:, 0] / (1 - p[:, 0]))
-    ok = ((p > 0.02) & (p < 0.98)).all(1)  # float32 scores: logits of unsaturated cells only
-    assert ok.mean() > 0.5
+    # float32 scores: compare the logits of cells unsaturated at both sizes only, (S, J)
+    ok = ((p > 0.02) & (p < 0.98)).all(1)
+    assert ok.mean() > 0.25, f"only {ok.mean():.0%} of the draws' cells are unsaturated"
     size_z, tokens_z = standardise(enc, q["#Params (B)"], q["Pretraining Data Size (T)"])
     lam = flat_draws(model.idata_, "loadings")  # (S, J, K)
 
