@@ -38,18 +38,10 @@ def components(e: np.ndarray, ok: np.ndarray) -> np.ndarray:
     e = np.where(ok, e, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a benchmark no held-out model has
-        bench = np.nanmean(e, axis=-2, keepdims=True)
-        model = np.nanmean(e, axis=-1, keepdims=True)
-        axes = (-2, -1)
-        return np.stack(
-            [
-                np.nanmean(e**2, axis=axes),
-                np.nanmean(np.broadcast_to(bench, e.shape) ** 2 * np.where(ok, 1.0, np.nan), axis=axes),
-                np.nanmean((e - bench) ** 2, axis=axes),
-                np.nanmean(np.broadcast_to(model, e.shape) ** 2 * np.where(ok, 1.0, np.nan), axis=axes),
-            ],
-            axis=-1,
-        )
+        bench = np.where(ok, np.nanmean(e, axis=-2, keepdims=True), np.nan)  # per observed cell
+        model = np.where(ok, np.nanmean(e, axis=-1, keepdims=True), np.nan)
+        parts = (e**2, bench**2, (e - bench) ** 2, model**2)
+        return np.stack([np.nanmean(x, axis=(-2, -1)) for x in parts], axis=-1)
 
 
 def main(argv=None) -> int:

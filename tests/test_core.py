@@ -328,7 +328,7 @@ def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypat
     logit_gap = np.log(p[:, 1] / (1 - p[:, 1])) - np.log(p[:, 0] / (1 - p[:, 0]))
     # float32 scores: compare the logits of cells unsaturated at both sizes only, (S, J)
     ok = ((p > 0.02) & (p < 0.98)).all(1)
-    assert ok.mean() > 0.25, f"only {ok.mean():.0%} of the draws' cells are unsaturated"
+    assert ok.mean() > 0.5, f"only {ok.mean():.0%} of the draws' cells are unsaturated"
     size_z, tokens_z = standardise(enc, q["#Params (B)"], q["Pretraining Data Size (T)"])
     lam = flat_draws(model.idata_, "loadings")  # (S, J, K)
 
