@@ -4,7 +4,9 @@
   saturation, and chains that settled in different solutions (different mean log density),
   with plain-language advice; :func:`summary_table`: ``az.summary`` with a stated interval.
 * :func:`loo` / :func:`compare`: PSIS-LOO from the per-cell log-likelihood of a fit, with
-  the Pareto-k warnings named by LLM and benchmark.
+  the Pareto-k warnings named by LLM and benchmark; :func:`loo_pit`: each cell's
+  leave-one-out PIT (is the noise model calibrated for a benchmark, a family, base or
+  instruct models?), a cell table for ``plots.calibration_curve`` / ``plots.pit_histogram``.
 * :func:`loadings_table`, :func:`varimax_rotation`, :func:`skill_correlation`: what the
   skills are.
 
@@ -35,6 +37,7 @@ __all__ = [
     "convergence_report",
     "loadings_table",
     "loo",
+    "loo_pit",
     "register_cli",
     "skill_correlation",
     "summary_table",
@@ -440,6 +443,59 @@ def loo(idata, *, var_name: str = "y") -> LooReport:
         if "pareto" not in text.lower() and "Estimated shape" not in text:
             msgs.append(f"ArviZ: {text}")
     return LooReport(elpd=res, pareto_k=table.reset_index(drop=True), warnings=msgs)
+
+
+def loo_pit(idata, *, seed: int = 0) -> pd.DataFrame:
+    """Leave-one-cell-out PIT of every observed cell (``arviz_stats.loo_pit``: PSIS weights
+    from the per-cell log-likelihood, replicated scores from the model's own predictive,
+    ``plots.posterior_predictive_cells``; ties at a censored 0 or 1 broken at random with
+    ``seed``).
+
+    One row per cell: ``llm``, ``benchmark``, ``family`` (coarse), ``family2``,
+    ``instruct``, ``observed``, ``pit``, ``pareto_k``. A calibrated noise model gives PITs
+    uniform on [0, 1] within any group of cells chosen without looking at them: the
+    central 50% interval, ``|pit - 0.5| <= 0.25``, holds about half of a benchmark's
+    cells. The table goes straight into ``plots.calibration_curve(table, by="benchmark")``
+    and ``plots.pit_histogram``. Cells with ``pareto_k`` above ~0.7 have unreliable
+    weights (see :func:`loo`). This checks the fit's cells, not forecasts beyond them:
+    that is the backtest's job.
+    """
+    import arviz_stats as azs
+
+    from .plots import posterior_predictive_cells
+
+    if not (isinstance(idata, xr.DataTree) and "log_likelihood" in idata.children):
+        raise ValueError("the fit has no log_likelihood group: LOO-PIT needs the per-cell log-likelihood")
+    pp = posterior_predictive_cells(idata, seed=seed)
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": idata["posterior"].to_dataset(),
+            "posterior_predictive": pp[["y"]].drop_vars("benchmark"),
+            "log_likelihood": idata["log_likelihood"].to_dataset()[["y"]],
+            "observed_data": idata["observed_data"].to_dataset()[["y"]],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pareto-k warnings: reported per cell below
+        pit = azs.loo_pit(tree, var_names="y", random_state=seed)
+        k = az.loo(tree, pointwise=True, var_name="y").pareto_k
+    pit = pit["y"] if isinstance(pit, xr.Dataset) else pit
+    cd = idata["constant_data"]
+    llm, bench = _cell_labels(idata, pit.sizes["cell"])
+    llms = list(np.asarray(cd["llm"].values).astype(str))
+    row = [llms.index(m) for m in llm]
+    return pd.DataFrame(
+        {
+            "llm": llm,
+            "benchmark": bench,
+            "family": np.asarray(cd["llm_coarse_family"].values).astype(str)[row],
+            "family2": np.asarray(cd["llm_family"].values).astype(str)[row],
+            "instruct": np.asarray(cd["llm_instruct"].values)[row] > 0.5,
+            "observed": np.asarray(idata["observed_data"]["y"].values, float),
+            "pit": np.asarray(pit.values, float),
+            "pareto_k": np.asarray(k.values, float).ravel(),
+        }
+    )
 
 
 def compare(fits: dict, *, var_name: str = "y", round_to="none") -> pd.DataFrame:

@@ -15,6 +15,7 @@ from sloth_bayes.diagnostics import (
     convergence_report,
     loadings_table,
     loo,
+    loo_pit,
     skill_correlation,
     summary_table,
     varimax_rotation,
@@ -252,6 +253,32 @@ def test_skill_correlation():
     corr = skill_correlation(synthetic_fit(draws=200, alpha=same))
     assert list(corr.columns) == ["skill_a", "skill_b", "mean", "lower_90", "upper_90"]
     assert corr.loc[0, "mean"] > 0.99
+
+
+# --- LOO-PIT: the simulated fit's own noise model is calibrated by construction --------------
+def test_loo_pit_is_uniform_on_the_models_own_data(sim_fit):
+    idata = sim_fit.idata_
+    table = loo_pit(idata, seed=0)
+    n_cells = idata["log_likelihood"].sizes["cell"]
+    assert len(table) == n_cells
+    assert table["pit"].between(0, 1).all() and table["pareto_k"].notna().all()
+    observed = table.set_index(["llm", "benchmark"])["observed"]
+    cd = idata["constant_data"]
+    first = (str(cd["cell_llm"].values[0]), str(cd["cell_benchmark"].values[0]))
+    assert observed.loc[first] == pytest.approx(float(idata["observed_data"]["y"].values[0]))
+    # data simulated from the model: central intervals hold their nominal share of cells
+    # (binomial sd ~0.02 at these counts; a misaligned or unweighted PIT misses by far more)
+    for p in (0.5, 0.9):
+        share = float(((table["pit"] - 0.5).abs() <= p / 2).mean())
+        assert share == pytest.approx(p, abs=0.08), (p, share)
+    pd.testing.assert_frame_equal(table, loo_pit(idata, seed=0))  # same seed, same table
+
+    # every score 0.15 higher than the fit expects: PITs pile up at 1
+    shifted = idata.copy()
+    shifted["observed_data"]["y"] = (idata["observed_data"]["y"] + 0.15).clip(0, 1)
+    high = loo_pit(shifted, seed=0)
+    assert ((high["pit"] - 0.5).abs() <= 0.25).mean() < 0.3
+    assert (high["pit"] > 0.5).mean() > 0.85
 
 
 # --- LOO on a real small fit (the session's shared simulated fit) --------------------------------
