@@ -477,13 +477,17 @@ def loo_pit(idata, *, seed: int = 0) -> pd.DataFrame:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pareto-k warnings: reported per cell below
-        pit = azs.loo_pit(tree, var_names="y", random_state=seed)
-        k = az.loo(tree, pointwise=True, var_name="y").pareto_k
-    pit = pit["y"] if isinstance(pit, xr.Dataset) else pit
+        res = az.loo(tree, pointwise=True, var_name="y")  # PSIS once, its weights reused
+        pit = azs.loo_pit(
+            tree,
+            var_names="y",
+            log_weights=xr.Dataset({"y": res.log_weights}),
+            pareto_k=xr.Dataset({"y": res.pareto_k}),
+            random_state=seed,
+        )["y"]
     cd = idata["constant_data"]
     llm, bench = _cell_labels(idata, pit.sizes["cell"])
-    llms = list(np.asarray(cd["llm"].values).astype(str))
-    row = [llms.index(m) for m in llm]
+    row = pd.Index(np.asarray(cd["llm"].values).astype(str)).get_indexer(llm)
     return pd.DataFrame(
         {
             "llm": llm,
@@ -493,7 +497,7 @@ def loo_pit(idata, *, seed: int = 0) -> pd.DataFrame:
             "instruct": np.asarray(cd["llm_instruct"].values)[row] > 0.5,
             "observed": np.asarray(idata["observed_data"]["y"].values, float),
             "pit": np.asarray(pit.values, float),
-            "pareto_k": np.asarray(k.values, float).ravel(),
+            "pareto_k": np.asarray(res.pareto_k.values, float).ravel(),
         }
     )
 
