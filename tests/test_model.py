@@ -410,3 +410,47 @@ def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_optio
     _, _, off = half_steps(ModelConfig(n_skills=1, rounded_scores=False))
     assert np.all(off == 0)
     assert ModelConfig.from_dict({"n_skills": 1}).rounded_scores is False
+
+
+def test_efficiency_covariates_are_the_smallest_size_and_mean_tokens_centred_over_fitted_families():
+    """Known answer: family ``a`` (sizes 1-8B, 1T tokens), ``b`` (4-32B, 4T) and ``c`` (2-16B,
+    2T): each family's efficiency covariates are its smallest model's standardised log size
+    and its mean standardised log tokens, centred over the families in the likelihood; a
+    family whose cells are all masked out (a backtest's held-out family) gets 0 and leaves the
+    centre. With ``efficiency_slopes`` fixed and the families' spread near 0, the prior's
+    coarse-family efficiencies are those covariates times the slopes."""
+    import pandas as pd
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import ModelConfig, encode, family_frame, make_encoding
+    from sloth_bayes.simulate import draw_prior, encode_table
+
+    rng = np.random.default_rng(0)
+    sizes = [1.0, 2.0, 4.0, 8.0]
+    table = pd.DataFrame(
+        {
+            "Model": [f"m{i}" for i in range(12)],
+            "Family": ["a"] * 4 + ["b"] * 4 + ["c"] * 4,
+            "Family2": ["a"] * 4 + ["b"] * 4 + ["c"] * 4,
+            "Instruct": [False] * 12,
+            "#Params (B)": sizes + [4 * s for s in sizes] + [2 * s for s in sizes],
+            "Pretraining Data Size (T)": [1.0] * 4 + [4.0] * 4 + [2.0] * 4,
+            **{b: rng.uniform(0.3, 0.6, 12) for b in ("MMLU", "GSM8K", "BBH")},
+        }
+    )
+    config = ModelConfig(n_skills=2, efficiency_covariates=("smallest_log_size", "mean_log_tokens"))
+    t, meta = validate_table(table)
+    enc = make_encoding(t, meta, config)
+    data = encode(t, enc, config.n_skills)
+    size_z = (np.log(t["#Params (B)"]) - enc.size_loc) / enc.size_scale
+    tok_z = (np.log(t["Pretraining Data Size (T)"]) - enc.tokens_loc) / enc.tokens_scale
+    raw = np.array([[size_z[4 * f], tok_z[4 * f]] for f in range(3)])
+    np.testing.assert_allclose(family_frame(data)[3], raw - raw.mean(0), atol=1e-6)
+    held_out = data._replace(cell_mask=np.asarray(data.obs_row) < 8)  # family c out
+    want = np.vstack([raw[:2] - raw[:2].mean(0), np.zeros((1, 2))])
+    np.testing.assert_allclose(family_frame(held_out)[3], want, atol=1e-6)
+
+    design = encode_table(table, config)
+    beta = np.array([[0.5, -0.2], [1.0, 0.3]])
+    alpha = draw_prior(design, 5, seed=0, params={"efficiency_slopes": beta, "sigma_coarse": np.full(2, 1e-6)})
+    np.testing.assert_allclose(alpha["alpha_coarse"], np.broadcast_to((raw - raw.mean(0)) @ beta, (5, 3, 2)), atol=1e-4)
