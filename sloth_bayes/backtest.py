@@ -354,7 +354,7 @@ class CompiledFolds:
 
         from .estimator import SlothBayes
         from .inference import _tree_layout, draws_to_datatree
-        from .model import Encoding, encode, family_frame
+        from .model import Encoding, deviation_pivots, encode
 
         enc, data = self.design.encoding, self.design.data
         sub_all, coarse_all = np.asarray(data.sub), np.asarray(data.coarse)
@@ -374,7 +374,7 @@ class CompiledFolds:
         )
         # the slope deviations' pivots of this fold, as the masked model computed them
         fold_data_masked = data._replace(cell_mask=in_train[np.asarray(data.obs_row)])
-        pivots, low, high, _ = family_frame(fold_data_masked)
+        pivots, low, high = deviation_pivots(fold_data_masked)
         fold_enc.coarse_x_centre = {c: [float(v) for v in pivots[i]] for i, c in zip(coarse_keep, coarse)}
         fold_enc.coarse_x_low = {c: [float(v) for v in low[i]] for i, c in zip(coarse_keep, coarse)}
         fold_enc.coarse_x_high = {c: [float(v) for v in high[i]] for i, c in zip(coarse_keep, coarse)}

@@ -32,8 +32,6 @@ from .model import (
     deviation_knee,
     deviation_term,
     effective_floor,
-    efficiency_columns,
-    efficiency_x,
     identify_profile,
     loading_mask,
     logit_noise_sd,
@@ -127,17 +125,6 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     # at each family's own centre) already covers: intervals ~1.3x too wide at zero-shot.
     coarse_q = q[FAMILY].astype(str).to_numpy()
     new_pivot = {c: x[:, coarse_q == c].mean(axis=1) for c in set(coarse_q) - set(enc.coarse)}
-    new_w = {}
-    if "efficiency_slopes" in post:
-        # its efficiency covariates, centred as the fitted families' were
-        centre = efficiency_x(
-            np.array([enc.coarse_x_centre[c] for c in enc.coarse]),
-            np.array([enc.coarse_x_low[c] for c in enc.coarse]),
-        ).mean(0)
-        cols = efficiency_columns(config_of(idata))
-        new_w = {
-            c: (efficiency_x(p, x[:, coarse_q == c].min(axis=1)) - centre)[..., cols] for c, p in new_pivot.items()
-        }
     has_llm = "z_llm" in post
     if has_llm:
         eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
@@ -164,10 +151,6 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             a = post["sigma_coarse"] * z
             a = a + post["sigma_sub"] * once(("sub", sub), (k,), config.efficiency_df)
             a_plug = np.zeros(k)
-            if "efficiency_slopes" in post:
-                # what its covariates say (its queried models' smallest size, mean tokens)
-                between = np.einsum("sf,sfk->sk", new_w[coarse], post["efficiency_slopes"])
-                a, a_plug = a + between, a_plug + between.mean(0)
             kinds.append(KIND_NEW_FAMILY)
         theta[:, i] += a
         theta_plug[i] += a_plug

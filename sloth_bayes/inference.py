@@ -54,8 +54,6 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
         off.add("instruct_noise")
     if not config.correlated_efficiency:
         off.add("efficiency_chol")
-    if not config.efficiency_covariates:
-        off.add("efficiency_slopes")
     if not config.link_power:
         off.add("log_link_power")
     if not (config.floor_lift if data is None else learns_floor(config, data)):
@@ -72,7 +70,6 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
 #: sites keep a diagonal one.
 GLOBAL_SITES = (
     "slopes",
-    "efficiency_slopes",
     "instruct_shift",
     "size_curvature",
     "sigma_sub",
@@ -345,7 +342,6 @@ def site_dims() -> dict[str, list[str]]:
     """ArviZ dims of every site: named after what users select on."""
     return {
         "slopes": ["covariate", "skill"],
-        "efficiency_slopes": ["family_covariate", "skill"],
         "instruct_shift": ["skill"],
         "size_curvature": ["skill"],
         "sigma_sub": ["skill"],
@@ -389,7 +385,6 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
     """Coordinates, dims and constant data of a fit's DataTree (shared by both builders)."""
     coords = {
         "covariate": list(COVARIATES),
-        **({"family_covariate": list(config.efficiency_covariates)} if config.efficiency_covariates else {}),
         "deviation_covariate": list(COVARIATES[: 3 if config.interaction_deviation else 2]),
         "skill": skill_names(config.n_skills),
         **({"skill_col": skill_names(config.n_skills)} if config.correlated_efficiency else {}),

@@ -78,12 +78,6 @@ DEVIATION_GROWTH = ("linear", "sqrt")
 ANSWER_KINDS = ("choice", "rules", "exact", "unknown")
 
 
-#: What a coarse family's efficiency is regressed on (``ModelConfig.efficiency_covariates``):
-#: the standardised log size of its smallest fitted LLM and the mean standardised log token
-#: count of its fitted LLMs.
-EFFICIENCY_COVARIATES = ("smallest_log_size", "mean_log_tokens")
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     """Settings of the model structure (priors and switches), stored with every fit.
@@ -321,8 +315,6 @@ class ModelConfig:
     efficiency_df: float | None = 4.0
     deviation_df: float | None = None
     rounded_scores: bool = True
-    efficiency_covariates: tuple[str, ...] = ()
-    efficiency_covariate_scale: float = 0.5
 
     def __post_init__(self):
         for name, allowed in (
@@ -332,13 +324,6 @@ class ModelConfig:
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"ModelConfig({name}={getattr(self, name)!r}): use one of {allowed}.")
-        if isinstance(self.efficiency_covariates, (str, bool)) or not set(self.efficiency_covariates) <= set(
-            EFFICIENCY_COVARIATES
-        ):
-            raise ValueError(
-                f"ModelConfig(efficiency_covariates={self.efficiency_covariates!r}): give a tuple of "
-                f"names from {EFFICIENCY_COVARIATES}, or () for none."
-            )
         if isinstance(self.floor_lift, (str, bool)) or not set(self.floor_lift) <= set(ANSWER_KINDS):
             raise ValueError(
                 f"ModelConfig(floor_lift={self.floor_lift!r}): give a tuple of answer kinds from "
@@ -365,7 +350,6 @@ class ModelConfig:
         d.setdefault("efficiency_df", None)
         d.setdefault("deviation_df", None)
         d.setdefault("rounded_scores", False)
-        d["efficiency_covariates"] = tuple(d.get("efficiency_covariates") or ())
         # floor_lift was a switch (True: every benchmark but the exact-answer ones)
         lift = d.get("floor_lift", ())
         d["floor_lift"] = ("choice", "rules") if lift is True else tuple(lift or ())
@@ -445,8 +429,8 @@ class ModelData(NamedTuple):
     n_coarse: int
     cell_mask: np.ndarray | None = None  # (O,) bool: cells in the likelihood (None = all)
     lifted: np.ndarray | None = None  # (L,) int benchmarks whose floor is learned (floor_lift)
-    # (pivot, low, high) of the slope deviations, each (C, 3), and the efficiency covariates
-    # (C, 2) (family_frame); None: from the data above
+    # (pivot, low, high) of the slope deviations, each (C, 3) (deviation_pivots); None: from
+    # the data above
     frame: tuple | None = None
     step: np.ndarray | None = None  # (J,) rounding step of each benchmark's scores (0: exact)
 
@@ -923,30 +907,13 @@ def _ranges(data: ModelData) -> tuple[np.ndarray, np.ndarray]:
     return np.where(seen, low, 0.0), np.where(seen, high, 0.0)
 
 
-def efficiency_columns(config) -> list[int]:
-    """Columns of :func:`efficiency_x` that ``config.efficiency_covariates`` names."""
-    return [EFFICIENCY_COVARIATES.index(n) for n in config.efficiency_covariates]
-
-
-def efficiency_x(pivot, low) -> np.ndarray:
-    """(..., 2) family-level covariates of the efficiencies from a family's pivot (mean
-    covariates) and lowest covariates: (lowest log size, mean log tokens), uncentred."""
-    return np.stack([np.asarray(low)[..., 0], np.asarray(pivot)[..., 1]], axis=-1)
-
-
-def family_frame(data: ModelData):
-    """``(pivot, low, high, w)``: the coarse families' pivots and covariate ranges (each
-    (C, 3)) that :func:`skills_model`'s slope deviations use, and the families' efficiency
-    covariates (C, 2: :func:`efficiency_x`, centred over the families with a cell in the
-    likelihood, 0 for the others). ``data.frame`` when given (a fitter whose cell mask is a
-    traced argument computes it on the host), else from the data."""
+def deviation_pivots(data: ModelData):
+    """``(pivot, low, high)``, each (C, 3): the coarse families' pivots and covariate ranges
+    that :func:`skills_model`'s slope deviations use: ``data.frame`` when given (a fitter
+    whose cell mask is a traced argument computes it on the host), else from the data."""
     if data.frame is not None:
         return data.frame
-    pivot, (low, high) = _pivots(data), _ranges(data)
-    seen = _family_weights(data).any(0)
-    raw = efficiency_x(pivot, low)
-    centre = raw[seen].mean(0) if seen.any() else np.zeros(2)
-    return pivot, low, high, np.where(seen[:, None], raw - centre, 0.0)
+    return (_pivots(data), *_ranges(data))
 
 
 def skills_model(data: ModelData, config: ModelConfig, y=None):
@@ -970,16 +937,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     if config.correlated_efficiency:
         chol = numpyro.sample("efficiency_chol", dist.LKJCholesky(k, concentration=2.0))
         z_coarse = z_coarse @ chol.T
-    frame = family_frame(data)
-    alpha_coarse = sigma_coarse * z_coarse
-    if config.efficiency_covariates:
-        # between-family regression (Mundlak): what the family's covariates say of its
-        # efficiency beyond the shared slopes, which within-family differences also inform
-        cols = efficiency_columns(config)
-        with numpyro.plate("family_covariate", len(cols), dim=-2), skill:
-            between = numpyro.sample("efficiency_slopes", dist.Normal(0.0, config.efficiency_covariate_scale))
-        alpha_coarse = alpha_coarse + jnp.asarray(frame[3], jnp.float32)[:, cols] @ between
-    alpha_coarse = numpyro.deterministic("alpha_coarse", alpha_coarse)
+    alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * z_coarse)
     with numpyro.plate("family", n_sub, dim=-2), skill:
         z_sub = numpyro.sample("z_sub", standard_prior(config.efficiency_df))
     alpha = numpyro.deterministic(
@@ -1017,7 +975,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         # pivot on the family's mean covariates: a deviation tilts the family's law around
         # its own models (else, in a family trained on one token count, the tokens deviation
         # is a second intercept: a ridge with alpha_coarse that shrinks NUTS's step size)
-        pivots, low_c, high_c = frame[:3]
+        pivots, low_c, high_c = deviation_pivots(data)
         pivot = jnp.asarray(pivots, jnp.float32)[data.coarse]
         low, high = (jnp.asarray(edge, jnp.float32)[data.coarse] - pivot for edge in (low_c, high_c))
         theta = theta + deviation_term(x - pivot, dev[data.coarse], deviation_knee(config), low, high)

@@ -41,7 +41,7 @@ from .inference import (
     svi_restarts,
     to_key,
 )
-from .model import ModelConfig, family_frame, skills_model
+from .model import ModelConfig, deviation_pivots, skills_model
 from .simulate import SimDesign, draw_prior, encode_table, prepare_design
 
 __all__ = [
@@ -174,9 +174,9 @@ class CompiledFitter:
         return skills_model(self._data._replace(cell_mask=mask, frame=frame), cfg, y=y)
 
     def _frame(self, mask: np.ndarray) -> tuple:
-        """The slope deviations' pivots and ranges, and the efficiency covariates, for the cells in ``mask`` (host-side
+        """The slope deviations' pivots and ranges for the cells in ``mask`` (host-side
         NumPy: a kernel argument, not recomputed at every gradient)."""
-        return family_frame(self._data._replace(cell_mask=np.asarray(mask, bool)))
+        return deviation_pivots(self._data._replace(cell_mask=np.asarray(mask, bool)))
 
     def _latent_sites(self) -> tuple[str, ...]:
         """The sampled sites, from an abstract trace of the model (no op is run eagerly)."""

@@ -10,7 +10,6 @@ def test_dense_block_drops_sites_of_switched_off_terms():
     everything = ModelConfig(
         llm_residual=True, family_bench="nested", instruct_bench=True, size_curvature=True,
         instruct_noise=True, correlated_efficiency=True, floor_lift=("rules",),
-        efficiency_covariates=("mean_log_tokens",),
     )
     # one of the two parameterisations of the free loadings: their sampled site
     assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_free"}
@@ -19,7 +18,6 @@ def test_dense_block_drops_sites_of_switched_off_terms():
     assert "size_curvature" not in _global_sites(ModelConfig(size_curvature=False))
     assert "instruct_noise" not in _global_sites(ModelConfig())
     assert "efficiency_chol" not in _global_sites(ModelConfig())
-    assert "efficiency_slopes" not in _global_sites(ModelConfig())
     assert "floor_lift_unfolded" not in _global_sites(ModelConfig(floor_lift=()))
     assert "instruct_noise" not in _global_sites(ModelConfig(instruct_noise=True, logit_noise=False))
     assert "sigma_sub_bench" not in _global_sites(ModelConfig(family_bench="coarse"))
