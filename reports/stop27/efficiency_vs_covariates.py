@@ -1,30 +1,29 @@
 """Correlation of the coarse families' posterior efficiencies with their covariates (stop 27).
 
     python reports/stop27/efficiency_vs_covariates.py fit.nc   # e.g. the default full fit, seed 2
+
+Prints each family's posterior-mean standardised efficiency ``z_coarse`` per skill beside its
+mean standardised log tokens and its smallest model's standardised log size, then, over the
+families with known token counts, the correlation of each skill's efficiency with both.
 """
+
 import sys
+
+import numpy as np
+import pandas as pd
+
 from sloth_bayes.io import load_fit
-import numpy as np, pandas as pd
+
 idata = load_fit(sys.argv[1])
-post = idata['posterior']; cd = idata['constant_data']
-z = post['z_coarse'].mean(('chain','draw')).to_pandas()
-llm = pd.DataFrame({'coarse': cd['llm_coarse_family'].values, 'tok': cd['llm_tokens_z'].values,
-                    'size': cd['llm_size_z'].values, 'inst': cd['llm_instruct'].values})
-g = llm.groupby('coarse').agg(tok=('tok','mean'), size=('size','min'), n=('tok','size'))
-df = z.join(g)
-df['z2'] = (z**2).mean(axis=1)
-df = df.sort_values('tok')
-pd.set_option('display.width',200)
+cd = idata["constant_data"]
+z = idata["posterior"]["z_coarse"].mean(("chain", "draw")).to_pandas()
+llms = pd.DataFrame({"family": cd["llm_coarse_family"].values, "tokens": cd["llm_tokens_z"].values,
+                     "size": cd["llm_size_z"].values})
+fams = llms.groupby("family").agg(tokens=("tokens", "mean"), smallest=("size", "min"))
+df = z.join(fams).sort_values("tokens")
 print(df.round(2).to_string())
-print('corr |z| vs tok', np.corrcoef(np.sqrt(df.z2), df.tok)[0,1])
-print('corr log z2 vs tok', np.corrcoef(np.log(df.z2), df.tok)[0,1])
-for s in z.columns:
-    print(s, np.corrcoef(np.abs(df[s]), df.tok)[0,1])
-d = df.dropna()
-print(len(d))
-for s in list(z.columns)+['z2']:
-    print(s, 'corr with tok %.2f' % np.corrcoef(d[s], d.tok)[0,1], ' |.| %.2f' % np.corrcoef(np.abs(d[s]), d.tok)[0,1], 'size %.2f' % np.corrcoef(d[s], d['size'])[0,1])
-a = post['alpha_coarse'].mean(('chain','draw')).to_pandas().loc[d.index]
-print(a.round(2).join(d.tok).corr().round(2))
-sl = post['slopes'].mean(('chain','draw')).to_pandas(); print(sl.round(3))
-print(post['sigma_coarse'].mean(('chain','draw')).values)
+known = df.dropna()
+print(f"\n{len(known)} families with known token counts")
+for skill in z.columns:
+    r_tok, r_size = (np.corrcoef(known[skill], known[c])[0, 1] for c in ("tokens", "smallest"))
+    print(f"{skill}: corr with mean log tokens {r_tok:.2f}, with smallest log size {r_size:.2f}")

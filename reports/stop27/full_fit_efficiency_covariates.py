@@ -1,7 +1,8 @@
 # Needs the stop-27 experiment commit 1475158 (ModelConfig.efficiency_covariates, reverted since):
 #   git checkout 1475158 -- sloth_bayes && SLOTH_BAYES_DATA=leaderboard_v2.csv python reports/stop27/full_fit_efficiency_covariates.py
 import numpyro; numpyro.set_host_device_count(4)
-import os, time, pandas as pd, numpy as np
+import os, time
+import pandas as pd
 from sloth_bayes import SlothBayes
 from sloth_bayes.model import ModelConfig
 from sloth_bayes.diagnostics import convergence_report
