@@ -34,6 +34,7 @@ import pandas as pd
 
 from .inference import (
     GLOBAL_SITES,
+    FlatSites,
     SamplerConfig,
     best_restart,
     chain_inits,
@@ -250,19 +251,23 @@ class CompiledFitter:
         from numpyro.infer import NUTS
 
         s = self.sampler
-        dense = [tuple(n for n in GLOBAL_SITES if n in self._sites)] if s.dense_globals else False
+        dense = tuple(n for n in GLOBAL_SITES if n in self._sites) if s.dense_globals else False
         model = self._model
 
         def chain(key, inits, c, y, scales, mask, frame):
-            init = None if inits is None else jax.tree.map(lambda a: a[c], inits)
+            args = (y, scales, mask, frame)
+            layout = FlatSites.of_model(model, args, {}, dense)  # the flat state, as sample_nuts
+            if inits is None:
+                init = layout.uniform(jax.random.fold_in(key, 1))
+            else:
+                init = layout.flatten(jax.tree.map(lambda a: a[c], inits))
             kernel = NUTS(
-                model,
-                dense_mass=dense,
+                potential_fn=layout.potential_fn(model, args, {}),
+                dense_mass=layout.dense_mass,
                 target_accept_prob=s.target_accept,
                 max_tree_depth=s.max_tree_depth,
             )
-            args = (y, scales, mask, frame)
-            state = kernel.init(key, s.warmup, init, model_args=args, model_kwargs={})
+            state = kernel.init(key, s.warmup, init, model_args=(), model_kwargs={})
 
             def record(st):
                 return (st.z, st.diverging, st.num_steps, st.potential_energy, st.energy,
@@ -284,7 +289,7 @@ class CompiledFitter:
                 step, (state, buf, jnp.zeros((), jnp.int32)), jnp.arange(s.warmup + s.draws)
             )
             z, div, n_steps, pe, energy, accept = buf
-            post = jax.vmap(kernel.postprocess_fn(args, {}))(z)
+            post = jax.vmap(layout.postprocess_fn(model, args, {}))(z)
             return post, {
                 "diverging": div,
                 "n_steps": n_steps,

@@ -97,22 +97,61 @@ def test_pooled_warmup_samples_a_correlated_gaussian_with_its_pooled_mass_matrix
 
     sampler = SamplerConfig(chains=2, warmup=400, draws=1000, chain_method="sequential")
     init = {"x": np.zeros((2, 2)), "s": np.zeros(2)}
-    run = lambda: sample_nuts(model, (), {}, sampler, init, jax.random.PRNGKey(3), dense=[("x",)])
+    run = lambda: sample_nuts(model, (), {}, sampler, init, jax.random.PRNGKey(3), dense=("x",))
     mcmc = run()
-    inv = mcmc.last_state.adapt_state.inverse_mass_matrix
-    np.testing.assert_array_equal(*np.asarray(inv[("x",)]))  # one matrix for both chains
-    np.testing.assert_allclose(np.asarray(inv[("x",)])[0], cov, rtol=0.35, atol=0.01)
-    np.testing.assert_allclose(np.asarray(inv[("s",)])[0], [0.25], rtol=0.35)
+    inv = mcmc.last_state.adapt_state.inverse_mass_matrix  # on the flat state: x dense, s diagonal
+    np.testing.assert_array_equal(*np.asarray(inv[("dense",)]))  # one matrix for both chains
+    np.testing.assert_allclose(np.asarray(inv[("dense",)])[0], cov, rtol=0.35, atol=0.01)
+    np.testing.assert_allclose(np.asarray(inv[("diag",)])[0], [0.25], rtol=0.35)
     x = np.asarray(mcmc.get_samples()["x"])
     assert abs(x[:, 0].mean() - 1.0) < 1.5 and abs(x[:, 1].mean() + 1.0) < 0.015
     np.testing.assert_allclose(np.cov(x, rowvar=False), cov, rtol=0.2, atol=0.002)
     np.testing.assert_array_equal(x, np.asarray(run().get_samples()["x"]))
     off = sample_nuts(model, (), {}, SamplerConfig(chains=2, warmup=400, draws=10, pooled_warmup=False,
                                                    chain_method="sequential"),
-                      init, jax.random.PRNGKey(3), dense=[("x",)])
+                      init, jax.random.PRNGKey(3), dense=("x",))
     # without pooling each chain keeps the matrix it adapted: the two differ
-    own = np.asarray(off.last_state.adapt_state.inverse_mass_matrix[("x",)])
+    own = np.asarray(off.last_state.adapt_state.inverse_mass_matrix[("dense",)])
     assert not np.allclose(own[0], own[1])
+
+
+def test_flat_sites_round_trip_and_keep_the_models_potential():
+    """The flat state NUTS moves is the sites' values rearranged: flatten / unflatten invert
+    each other with and without batch axes (chains, draws), the dense block holds its sites
+    in the given order, and the potential on the flat state is NumPyro's on the sites."""
+    import jax
+    import numpy as np
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer.util import potential_energy
+
+    from sloth_bayes.inference import FlatSites
+
+    def model():
+        numpyro.sample("a", dist.Normal(0.0, 1.0).expand([2, 3]))
+        numpyro.sample("b", dist.HalfNormal(1.0))
+        numpyro.sample("c", dist.Normal(0.0, 2.0).expand([4]))
+        numpyro.sample("y", dist.Normal(0.0, 1.0), obs=0.3)
+
+    layout = FlatSites.of_model(model, (), {}, dense=("c", "b"))
+    assert layout.groups == {"dense": ("c", "b"), "diag": ("a",)}
+    assert layout.dense_mass == [("dense",)]
+    rng = np.random.default_rng(0)
+    sites = {"a": rng.normal(size=(3, 5, 2, 3)), "b": rng.normal(size=(3, 5)), "c": rng.normal(size=(3, 5, 4))}
+    flat = layout.flatten(sites)
+    assert flat["dense"].shape == (3, 5, 5) and flat["diag"].shape == (3, 5, 6)
+    np.testing.assert_allclose(np.asarray(flat["dense"][..., 4]), sites["b"], rtol=1e-6)
+    back = layout.unflatten(flat)
+    for k in sites:
+        np.testing.assert_allclose(np.asarray(back[k]), sites[k], rtol=1e-6)
+    one = {k: v[1, 2] for k, v in sites.items()}
+    np.testing.assert_allclose(
+        float(layout.potential_fn(model, (), {})(layout.flatten(one))),
+        float(potential_energy(model, (), {}, one)), rtol=1e-6)
+    post = layout.postprocess_fn(model, (), {})(layout.flatten(one))
+    np.testing.assert_allclose(float(post["b"]), np.exp(one["b"]), rtol=1e-6)  # constrained
+    assert FlatSites.of_model(model, (), {}, dense=False).dense_mass is False
+    assert FlatSites.of_model(model, (), {}, dense=True).groups == {"dense": ("a", "b", "c")}
 
 
 def test_sampler_settings_round_trip_and_old_fits_read_as_unpooled():
