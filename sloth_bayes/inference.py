@@ -313,13 +313,16 @@ class FlatSites:
 
 def pooled_inverse_mass(z: dict, dense) -> dict | jax.Array:
     """Inverse mass matrix in NumPyro's layout from unconstrained draws ``z`` (site ->
-    (chains, draws, ...)) of all chains together. ``dense`` as NumPyro's ``dense_mass``:
+    (chains, draws, ...)) of all chains together, each centred on its chain's mean. ``dense`` as NumPyro's ``dense_mass``:
     ``False`` / ``True``, one diagonal / dense matrix over all sites (sorted by name, the
     order of ``ravel_pytree``), or a list holding one tuple of sites: a dense block over them
     in that order and a diagonal over the rest (sorted). Regularised as Stan's (and
     NumPyro's) adaptation: ``n / (n + 5)`` of the estimate plus ``1e-3 * 5 / (n + 5)`` on the
     diagonal."""
-    flat = {k: v.reshape(v.shape[0] * v.shape[1], -1) for k, v in z.items()}
+    # each chain's draws about its own mean: what chains differ by (a folded loading's sign,
+    # the drift of a chain still settling) is not the posterior's local scale
+    flat = {k: (v - v.mean(axis=1, keepdims=True)).reshape(v.shape[0] * v.shape[1], -1)
+            for k, v in z.items()}
 
     def estimate(names, full: bool):
         x = np.concatenate([flat[k] for k in names], axis=1)
@@ -515,11 +518,17 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
 def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig):
     """ArviZ DataTree of the fit: posterior, sample stats, log-likelihood per observed cell,
     observed data, and the constant data that forecasting needs (LLM metadata, indices)."""
+    from arviz_base.io_numpyro import MCMCAdapter
+
     coords, dims, constant = _tree_layout(data, enc, config)
     present = set(mcmc.get_samples().keys()) | {"y"} | set(constant)
     dims = {k: v for k, v in dims.items() if k in present}
+    # NUTS ran on the flat state's potential (:class:`FlatSites`), so the run knows no model:
+    # ArviZ gets it here, for the observed data and the log-likelihood of every cell
+    run = MCMCAdapter(mcmc)
+    run.model, run._args, run._kwargs = skills_model, (data, config), {"y": data.y}
     return az.from_numpyro(
-        mcmc, log_likelihood=True, coords=coords, dims=dims, constant_data=constant
+        run, log_likelihood=True, coords=coords, dims=dims, constant_data=constant
     )
 
 

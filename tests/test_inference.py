@@ -76,6 +76,11 @@ def test_pooled_inverse_mass_has_numpyro_block_layout_and_the_draws_covariance()
     np.testing.assert_allclose(np.diag(full), np.asarray(flat), rtol=1e-5)
     np.testing.assert_allclose(full[1, 2], 1.6, atol=0.08)
     np.testing.assert_allclose(np.asarray(flat), [0.25, 4.0, 1.0, 0.01, 9.0, 9.0], rtol=0.05)
+    # chains that sit apart (a folded loading's two signs: raw values near +1 in two chains,
+    # near -1 in the others) give each chain's own spread, not the distance between chains
+    signs = np.array([1.0, 1.0, -1.0, -1.0])[:, None, None]
+    apart = {"x": signs + 0.1 * rng.normal(size=(4, 5000, 1))}
+    np.testing.assert_allclose(np.asarray(pooled_inverse_mass(apart, False)), [0.01], rtol=0.05)
 
 
 def test_pooled_warmup_samples_a_correlated_gaussian_with_its_pooled_mass_matrix():
