@@ -36,21 +36,18 @@ def main(argv=None) -> int:
     from numpyro import handlers
     from numpyro.distributions.transforms import biject_to
 
-    from sloth_bayes.data import validate_table
-    from sloth_bayes.inference import FlatSites, _global_sites
+    from _model import model_inputs
+    from sloth_bayes.inference import FlatSites
     from sloth_bayes.io import load_fit
-    from sloth_bayes.model import ModelConfig, encode, make_encoding, skills_model
+    from sloth_bayes.model import skills_model
 
-    config = ModelConfig()
-    clean, meta = validate_table(pd.read_csv(args.data), None)
-    data = encode(clean, make_encoding(clean, meta, config), config.n_skills)
-    margs, kwargs = (data, config), {"y": data.y}
+    data, config, margs, kwargs, dense = model_inputs(args.data)
     trace = handlers.trace(handlers.seed(skills_model, rng_seed=0)).get_trace(*margs, **kwargs)
     latent = {n: s for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]}
     post = load_fit(args.fit).posterior
     z = {n: np.asarray(biject_to(s["fn"].support).inv(np.asarray(post[n].values, np.float32)))
          for n, s in latent.items()}
-    layout = FlatSites({n: s["value"].shape for n, s in latent.items()}, _global_sites(config, data))
+    layout = FlatSites({n: s["value"].shape for n, s in latent.items()}, dense)
     flat = layout.flatten(z)
     x = np.concatenate([np.asarray(flat[g], np.float64) for g in layout.groups], axis=-1)
     labels = np.concatenate([np.repeat(n, int(np.prod(layout.shapes[n], dtype=int)))

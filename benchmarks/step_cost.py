@@ -29,17 +29,13 @@ def main(argv=None) -> int:
     import pandas as pd
     from numpyro.infer import MCMC, NUTS
 
-    from sloth_bayes.data import validate_table
-    from sloth_bayes.inference import FlatSites, _global_sites, chain_inits, svi_init
-    from sloth_bayes.model import ModelConfig, encode, make_encoding, skills_model
+    from _model import model_inputs
+    from sloth_bayes.inference import FlatSites, chain_inits, svi_init
+    from sloth_bayes.model import skills_model
 
-    config = ModelConfig()
-    clean, meta = validate_table(pd.read_csv(args.data), None)
-    data = encode(clean, make_encoding(clean, meta, config), config.n_skills)
-    margs, kwargs = (data, config), {"y": data.y}
+    data, config, margs, kwargs, dense = model_inputs(args.data)
     params, _ = svi_init(data, config, jax.random.PRNGKey(0), 4, 3000)
     init = {k: v[0] for k, v in chain_inits(*params, 1, 0.5, jax.random.PRNGKey(1)).items()}
-    dense = _global_sites(config, data)
     layout = FlatSites.of_model(skills_model, margs, kwargs, dense)
     fixed = dict(step_size=1e-4, adapt_step_size=False, adapt_mass_matrix=False, max_tree_depth=6)
     per_iter = 2**6 - 1
