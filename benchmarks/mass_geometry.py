@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     layout = FlatSites({n: s["value"].shape for n, s in latent.items()}, dense)
     flat = layout.flatten(z)
     x = np.concatenate([np.asarray(flat[g], np.float64) for g in layout.groups], axis=-1)
-    labels = np.concatenate([np.repeat(n, int(np.prod(layout.shapes[n], dtype=int)))
+    labels = np.concatenate([np.repeat(n, layout.sizes[n])
                              for names in layout.groups.values() for n in names])
     nd = int(flat["dense"].shape[-1])
     chains, draws, dim = x.shape

@@ -241,9 +241,9 @@ class FlatSites:
 
     Why: NumPyro's NUTS maps every tree-building and mass-matrix operation over the leaves of
     its state, one small XLA operation per site and step. On the model's 18+ sites that
-    bookkeeping cost more than the gradient (a leapfrog step 250 us, 95 us on two flat
-    vectors; stop 29, ``benchmarks/step_cost.py``). The posterior is the same: the flat
-    vectors are a fixed permutation of the sites' values.
+    bookkeeping cost more than the gradient (a leapfrog step 173 us, 134 us on two flat
+    vectors, the gradient alone 55 us; stop 31, ``benchmarks/step_cost.py``). The posterior
+    is the same: the flat vectors are a fixed permutation of the sites' values.
 
     ``flatten`` / ``unflatten`` keep leading batch axes (chains, draws).
     """
@@ -255,6 +255,7 @@ class FlatSites:
         if missing:
             raise ValueError(f"dense-block sites {missing} are not sites of the model")
         self.shapes = {k: tuple(v) for k, v in shapes.items()}
+        self.sizes = {k: int(np.prod(v, dtype=int)) for k, v in self.shapes.items()}
         groups = {"dense": tuple(dense), "diag": tuple(sorted(set(shapes) - set(dense)))}
         self.groups = {g: names for g, names in groups.items() if names}
 
@@ -282,9 +283,8 @@ class FlatSites:
         for g, names in self.groups.items():
             v, at = flat[g], 0
             for n in names:
-                size = int(np.prod(self.shapes[n], dtype=int))
-                out[n] = jnp.reshape(v[..., at : at + size], v.shape[:-1] + self.shapes[n])
-                at += size
+                out[n] = jnp.reshape(v[..., at : at + self.sizes[n]], v.shape[:-1] + self.shapes[n])
+                at += self.sizes[n]
         return out
 
     def uniform(self, key, radius: float = 2.0) -> dict:
@@ -292,8 +292,8 @@ class FlatSites:
         for chains that have no SVI start."""
         keys = jax.random.split(key, len(self.groups))
         return {
-            g: jax.random.uniform(k, (sum(int(np.prod(self.shapes[n], dtype=int)) for n in names),),
-                                  minval=-radius, maxval=radius)
+            g: jax.random.uniform(k, (sum(self.sizes[n] for n in names),), minval=-radius,
+                                  maxval=radius)
             for k, (g, names) in zip(keys, self.groups.items())
         }
 
@@ -313,10 +313,10 @@ class FlatSites:
 
 def pooled_inverse_mass(z: dict, dense) -> dict | jax.Array:
     """Inverse mass matrix in NumPyro's layout from unconstrained draws ``z`` (site ->
-    (chains, draws, ...)) of all chains together, each centred on its chain's mean. ``dense`` as NumPyro's ``dense_mass``:
-    ``False`` / ``True``, one diagonal / dense matrix over all sites (sorted by name, the
-    order of ``ravel_pytree``), or a list holding one tuple of sites: a dense block over them
-    in that order and a diagonal over the rest (sorted). Regularised as Stan's (and
+    (chains, draws, ...)) of all chains together, each centred on its chain's mean. ``dense``
+    as NumPyro's ``dense_mass``: ``False`` / ``True``, one diagonal / dense matrix over all
+    sites (sorted by name, the order of ``ravel_pytree``), or a list holding one tuple of
+    sites: a dense block over them in that order and a diagonal over the rest (sorted). Regularised as Stan's (and
     NumPyro's) adaptation: ``n / (n + 5)`` of the estimate plus ``1e-3 * 5 / (n + 5)`` on the
     diagonal."""
     # each chain's draws about its own mean: what chains differ by (a folded loading's sign,
@@ -524,19 +524,12 @@ def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig)
     present = set(mcmc.get_samples().keys()) | {"y"} | set(constant)
     dims = {k: v for k, v in dims.items() if k in present}
     # NUTS ran on the flat state's potential (:class:`FlatSites`), so the run knows no model:
-    # ArviZ gets it here, for the observed data
-    args, kwargs = (data, config), {"y": data.y}
+    # ArviZ gets it here, for the observed data and each cell's log-likelihood
     run = MCMCAdapter(mcmc)
-    run.model, run._args, run._kwargs = skills_model, args, kwargs
-    tree = az.from_numpyro(run, coords=coords, dims=dims, constant_data=constant)
-    # each cell's log-likelihood, NumPyro's, compiled: ArviZ's call runs it draw by draw
-    # eagerly (~16 s of a 125 s fit of the leaderboard table)
-    loglik = jax.jit(lambda s: numpyro.infer.log_likelihood(skills_model, s, *args, batch_ndims=2,
-                                                            **kwargs)["y"])
-    y = np.asarray(loglik(mcmc.get_samples(group_by_chain=True)))
-    tree["log_likelihood"] = az.from_dict({"log_likelihood": {"y": y}}, dims={"y": ["cell"]},
-                                          coords={"cell": coords["cell"]})["log_likelihood"]
-    return tree
+    run.model, run._args, run._kwargs = skills_model, (data, config), {"y": data.y}
+    return az.from_numpyro(
+        run, log_likelihood=True, coords=coords, dims=dims, constant_data=constant
+    )
 
 
 def draws_to_datatree(draws: dict, stats: dict, data: ModelData, enc: Encoding, config: ModelConfig):
