@@ -78,7 +78,8 @@ class SlothBayes:
         enc = make_encoding(clean, meta, self.config)
         data = encode(clean, enc, self.config.n_skills)
         mcmc, info = run_nuts(data, self.config, self.sampler, seed, progress_bar=progress_bar)
-        return self._set_fit(to_datatree(mcmc, data, enc, self.config), enc, info, seed)
+        idata = to_datatree(mcmc, data, enc, self.config, max_tree_depth=self.sampler.max_tree_depth)
+        return self._set_fit(idata, enc, info, seed)
 
     def _set_fit(self, idata, enc, info: dict, seed) -> "SlothBayes":
         """Make ``idata`` (a fit's DataTree, from :meth:`fit` or another sampler run, e.g. a

@@ -546,3 +546,41 @@ def test_a_link_power_is_recovered_and_forecast_as_the_model_has_it():
     assert 1.0 < low <= 3.0 <= high, (low, high)
     _assert_forecast_is_the_models_own_mean(model, table)
     _assert_plotted_skills_are_the_forecasters(model, table)
+
+
+def test_the_fits_log_likelihood_is_each_cells_own_log_density(sim_fit, simulated):
+    """``to_datatree`` builds the DataTree itself (not through ``az.from_numpyro``): each
+    observed cell's log-likelihood is, draw by draw, the model's log density of that cell
+    at that draw's parameters (chains, draws and cells not shuffled), and the sample stats
+    hold what the diagnostics read, with ``lp`` the log density (not the potential)."""
+    from numpyro.handlers import substitute, trace
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.forecast import encoding_of
+    from sloth_bayes.model import encode, skills_model
+
+    table, _ = simulated
+    clean, _ = validate_table(table)
+    data = encode(clean, encoding_of(sim_fit.idata_), sim_fit.config.n_skills)
+    tree = sim_fit.idata_
+    deterministic = {"alpha", "alpha_coarse", "loadings", "tokens_latent"}
+    ll = tree["log_likelihood"]["y"]
+    assert ll.dims[:2] == ("chain", "draw") and ll.shape[2] == len(data.y)
+    np.testing.assert_array_equal(tree["observed_data"]["y"].to_numpy(), np.asarray(data.y))
+    for chain, draw in ((0, 3), (1, 140)):
+        values = {
+            v: tree.posterior[v].isel(chain=chain, draw=draw).to_numpy()
+            for v in tree.posterior.data_vars if v not in deterministic
+        }
+        site = trace(substitute(skills_model, values)).get_trace(data, sim_fit.config, y=data.y)["y"]
+        own = np.asarray(site["fn"].log_prob(site["value"]))
+        np.testing.assert_allclose(ll.isel(chain=chain, draw=draw).to_numpy(), own, rtol=1e-5, atol=1e-5)
+    stats = tree.sample_stats
+    for name in ("diverging", "energy", "n_steps", "acceptance_rate", "lp", "tree_depth", "reached_max_tree_depth"):
+        assert name in stats, name
+    assert stats["lp"].shape == ll.shape[:2]
+    # lp is a log density: larger where the log-likelihood is (the prior moves it less)
+    lp, total = stats["lp"].to_numpy().ravel(), ll.sum(ll.dims[2]).to_numpy().ravel()
+    assert np.corrcoef(lp, total)[0, 1] > 0.5
+    depth = stats["tree_depth"].to_numpy()
+    np.testing.assert_array_equal(stats["reached_max_tree_depth"].to_numpy(), depth >= sim_fit.sampler.max_tree_depth)
