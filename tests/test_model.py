@@ -410,3 +410,48 @@ def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_optio
     _, _, off = half_steps(ModelConfig(n_skills=1, rounded_scores=False))
     assert np.all(off == 0)
     assert ModelConfig.from_dict({"n_skills": 1}).rounded_scores is False
+
+
+def test_only_the_profile_entries_some_model_informs_are_sampled():
+    """A coarse family's profile entry is sampled only where one of its models has a score
+    on a non-anchor benchmark; the others are NaN in ``z_family_bench`` (forecasts draw
+    them). The seen entries are centred over the families seen on that benchmark, so a
+    benchmark taken by one family gives it no profile there. With the projection
+    (``profile_anchors=False``) every entry is sampled, as before."""
+    import numpyro
+    import pandas as pd
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import ModelConfig, encode, make_encoding, profile_seen, skills_model
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "Model": [f"m{i}" for i in range(6)],
+            "Family": ["a"] * 3 + ["b"] * 3,
+            "Family2": ["a"] * 3 + ["b"] * 3,
+            "Instruct": [False] * 6,
+            "#Params (B)": [1.0, 2.0, 4.0] * 2,
+            "Pretraining Data Size (T)": [1.0] * 6,
+            "MMLU": rng.uniform(0.3, 0.6, 6),
+            "ARC": rng.uniform(0.3, 0.6, 6),
+            "BBH": [0.4, np.nan, 0.5, np.nan, np.nan, np.nan],  # family a only
+            "GSM8K": rng.uniform(0.1, 0.4, 6),
+        }
+    )
+    config = ModelConfig(n_skills=1, anchors=("MMLU",))
+    t, meta = validate_table(table)
+    enc = make_encoding(t, meta, config)
+    data = encode(t, enc, config.n_skills)
+    seen = profile_seen(data.coarse, data, config, data.n_coarse)
+    col = {b: enc.benchmarks.index(b) for b in ("MMLU", "ARC", "BBH", "GSM8K")}
+    a, b = enc.coarse.index("a"), enc.coarse.index("b")
+    assert not seen[:, col["MMLU"]].any()  # the anchor has no profile
+    assert seen[:, col["ARC"]].all() and seen[:, col["GSM8K"]].all()
+    assert seen[a, col["BBH"]] and not seen[b, col["BBH"]]
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(skills_model, 0)).get_trace(data, config)
+    assert tr["z_family_bench_seen"]["value"].shape == (int(seen.sum()),)
+    z = np.asarray(tr["z_family_bench"]["value"])
+    np.testing.assert_array_equal(np.isfinite(z), seen)
+    everything = ModelConfig(n_skills=1, anchors=("MMLU",), profile_anchors=False)
+    assert profile_seen(data.coarse, data, everything, data.n_coarse).all()
