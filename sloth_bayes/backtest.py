@@ -406,8 +406,6 @@ class CompiledFolds:
                         break
         post = {}
         for name, arr in draws.items():
-            if name.endswith("_seen"):  # profile entries sampled: z_{name} holds them by family
-                continue
             for axis, dim in enumerate(dims.get(name, [])):
                 if dim in keep:
                     arr = np.take(arr, keep[dim], axis=2 + axis)

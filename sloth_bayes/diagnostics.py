@@ -172,17 +172,14 @@ def _worst(values: dict[str, xr.DataArray], masks, largest: bool) -> tuple[float
 
 def checked_parameters(idata, var_names=None) -> tuple[xr.Dataset, dict[str, xr.DataArray]]:
     """The posterior variables the convergence check looks at (``var_names``, default all but
-    the free-loading sites: ``loadings`` holds their entries again; the sampled profile
-    entries ``z_*_seen``, held again by ``z_family_bench``; and the unfolded sites of folded
-    parameters, whose sign no chain's likelihood sees), and per variable the mask of its
-    entries that vary (NaN entries, which no data inform, are no parameters)."""
+    the free-loading sites: ``loadings`` holds their entries again; and the unfolded sites
+    of folded parameters, whose sign no chain's likelihood sees), and per variable the mask
+    of its entries that vary."""
     post = _posterior(idata)
     if var_names is not None:
         post = post[list(var_names)]
     else:
-        # unfolded sites (sign unseen by the likelihood); sampled profile entries, which
-        # ``z_family_bench`` / ``z_sub_bench`` hold again by family and benchmark
-        drop = [v for v in post.data_vars if str(v).endswith(("_unfolded", "_seen"))]
+        drop = [v for v in post.data_vars if str(v).endswith("_unfolded")]
         if "loadings" in post:
             drop.append("loadings_free")
         post = post.drop_vars([v for v in drop if v in post])

@@ -71,11 +71,7 @@ def flat_draws(idata, name: str) -> np.ndarray:
 
 
 def _centred(z: np.ndarray) -> np.ndarray:
-    """``z`` (S, G, ...) minus its mean over the groups (axis 1), as the model centres it:
-    over the entries it sampled (NaN entries, which no data informed, stay NaN)."""
-    seen = np.isfinite(z)
-    mean = np.where(seen, z, 0.0).sum(axis=1, keepdims=True) / np.maximum(seen.sum(axis=1, keepdims=True), 1)
-    return z - mean
+    return z - z.mean(axis=1, keepdims=True)
 
 
 def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
@@ -262,19 +258,15 @@ def _bench_offsets(
         profiles = sigma[:, None, :] * _centred(post[f"z_{site}"])  # (S, G, J)
         groups = q[col].astype(str).tolist()
         seen = [names.index(g) if g in names else -1 for g in groups]
-        # a seen family keeps its profile where its models informed it (elsewhere, NaN in
-        # the fit, it draws the entries afresh); an unseen one draws one, shared by its queries
+        # a seen family keeps its profile; an unseen one draws one, shared by its queries
         u = np.stack(
-            [profiles[:, i] if i >= 0 else np.full((n_s, n_j), np.nan) for i in seen], axis=1
+            [profiles[:, i] if i >= 0 else sigma * once((site, g), (n_j,)) for g, i in zip(groups, seen)],
+            axis=1,
         )
-        known = np.isfinite(u).all(0)  # (Q, J)
-        for col, g in enumerate(groups):
-            if not known[col].all():
-                u[:, col] = np.where(known[col], u[:, col], sigma * once((site, g), (n_j,)))
         u = np.asarray(identify_profile(u, post["loadings"], anchor_rows))
         off += u
-        # the plug-in (a point fit) knows the profiles the fit informed, assumes none elsewhere
-        plug += np.where(known, u.mean(0), 0.0)
+        # the plug-in (a point fit) knows the profiles of seen families, assumes none for new ones
+        plug += np.where(np.array(seen)[:, None] >= 0, u.mean(0), 0.0)
     return off, plug
 
 

@@ -31,7 +31,6 @@ from .model import (
     ModelConfig,
     ModelData,
     learns_floor,
-    profile_seen,
     skills_model,
     token_group_labels,
 )
@@ -459,10 +458,8 @@ def site_dims() -> dict[str, list[str]]:
         "link_power": [],
         "sigma_family_bench": ["benchmark"],
         "z_family_bench": ["coarse_family", "benchmark"],
-        "z_family_bench_seen": ["family_bench_seen"],
         "sigma_sub_bench": ["benchmark"],
         "z_sub_bench": ["family", "benchmark"],
-        "z_sub_bench_seen": ["sub_bench_seen"],
         "y": ["cell"],
     }
 
@@ -487,12 +484,6 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         "tokens_group": token_group_labels(data, enc.llms),
         "benchmark": enc.benchmarks,
         "loading_free": np.arange(int(np.sum(data.loading_mask == 1.0))),
-        **{
-            f"{name}_seen": [f"{groups[g]}|{enc.benchmarks[j]}" for g, j in zip(*np.nonzero(
-                profile_seen(group_of_llm, data, config, len(groups))))]
-            for name, groups, group_of_llm in (
-                ("family_bench", enc.coarse, data.coarse), ("sub_bench", enc.subfamilies, data.sub))
-        },
         "cell": np.arange(len(data.y)),
     }
     constant = {

@@ -826,48 +826,16 @@ def profile_anchor_rows(mask: np.ndarray, config: ModelConfig) -> np.ndarray | N
     return (np.asarray(mask) == 2.0).any(axis=1).astype(float)
 
 
-def profile_seen(group_of_llm, data: ModelData, config: ModelConfig, n_groups: int) -> np.ndarray:
-    """(G, J) bool: the profile entries (group, benchmark) that the data inform: the group has
-    an observed cell on the benchmark (any cell of ``data``, in the likelihood or masked out,
-    so a backtest fold keeps the full table's shapes), and the benchmark carries a profile
-    (with ``profile_anchors`` the anchors do not). Only these are sampled: the others'
-    posterior is their prior, so forecasts draw them afresh (:func:`forecast._bench_offsets`).
-    With the projection (``profile_anchors=False``) every entry enters every other's
-    projection, so all are sampled."""
-    seen = np.zeros((n_groups, data.floor.shape[0]), bool)
-    anchor_rows = profile_anchor_rows(data.loading_mask, config)
-    if anchor_rows is None:
-        seen[:] = True
-        return seen
-    seen[np.asarray(group_of_llm)[np.asarray(data.obs_row)], np.asarray(data.obs_col)] = True
-    seen[:, anchor_rows > 0] = False
-    return seen
-
-
 def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: ModelConfig, loadings):
     """Per-cell logit offset of a family's benchmark profile ``sigma_j * z[group, j]`` (z
-    centred over the groups seen on benchmark j: the difficulties keep the location;
-    :func:`identify_profile`: the skills keep what they explain). Only the entries the data
-    inform are sampled (``z_{name}_seen``, :func:`profile_seen`); ``z_{name}`` holds them
-    in a (G, J) array, NaN elsewhere. Sampling the others (their prior: a family's profile on
-    a benchmark none of its models took, the anchors' unused entries; ~40% of the default
-    fit.s entries) cost nothing in accuracy but made them the fit's worst R-hat at some seeds
-    (rank R-hat of a well-mixed prior draw exceeds 1.01 by chance), and their centring mean
-    added noise to every seen family's profile."""
+    centred over groups: the difficulties keep the location; :func:`identify_profile`: the
+    skills keep what they explain)."""
     n_bench = data.floor.shape[0]
     with numpyro.plate("benchmark", n_bench):
         sigma = numpyro.sample(f"sigma_{name}", scale_prior(config.family_bench_scale, config))
-    seen = profile_seen(group_of_llm, data, config, n_groups)
-    gi, ji = np.nonzero(seen)
-    z_seen = jnp.zeros(0)
-    if len(gi):
-        with numpyro.plate(f"{name}_seen", len(gi)):
-            z_seen = numpyro.sample(f"z_{name}_seen", dist.Normal(0.0, 1.0))
-    z = jnp.zeros(seen.shape).at[gi, ji].set(z_seen)
-    numpyro.deterministic(f"z_{name}", jnp.where(seen, z, jnp.nan))
-    n_seen = np.maximum(seen.sum(0), 1)
-    centred = jnp.where(seen, z - z.sum(0) / n_seen, 0.0)
-    u = identify_profile(sigma * centred, loadings, profile_anchor_rows(data.loading_mask, config))
+    with numpyro.plate(f"{name}_group", n_groups, dim=-2), numpyro.plate("benchmark", n_bench, dim=-1):
+        z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
+    u = identify_profile(sigma * _centre(z), loadings, profile_anchor_rows(data.loading_mask, config))
     return u[group_of_llm[data.obs_row], data.obs_col]
 
 
