@@ -410,7 +410,8 @@ class CompiledFolds:
                 if dim in keep:
                     arr = np.take(arr, keep[dim], axis=2 + axis)
             post[name] = arr
-        idata = draws_to_datatree(post, stats, fold_data, fold_enc, self.config)
+        idata = draws_to_datatree(post, stats, fold_data, fold_enc, self.config,
+                                  max_tree_depth=self.sampler.max_tree_depth)
         info = {
             "svi_seconds": float(stats["svi_seconds"]),
             "nuts_seconds": float(stats["nuts_seconds"]),

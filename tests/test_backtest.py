@@ -362,7 +362,9 @@ def test_masked_fold_ignores_held_out_cells(compiled_run):
     for dim, values in post.coords.items():  # any per-family term (benchmark profiles...)
         assert not {"bloom"} & {str(v) for v in values.values}, dim
     assert base.idata_["observed_data"]["y"].size == mask.sum() == base.fit_info_["cells_in_likelihood"]
-    assert {"diverging", "lp", "n_steps"} <= set(base.idata_["sample_stats"].data_vars)
+    stats = base.idata_["sample_stats"]
+    assert {"diverging", "lp", "n_steps", "reached_max_tree_depth"} <= set(stats.data_vars)
+    np.testing.assert_array_equal(stats["reached_max_tree_depth"], stats["tree_depth"] >= fc.sampler.max_tree_depth)
     with pytest.warns(UserWarning, match="never seen"):
         forecast = base.forecast(fold.test)
     assert set(forecast["family_kind"]) == {"new family"}
