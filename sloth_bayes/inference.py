@@ -312,14 +312,30 @@ class FlatSites:
         return lambda z: constrain_fn(model, args, kwargs, self.unflatten(z), return_deterministic=True)
 
 
+#: NumPyro's per-draw NUTS fields that fits keep (``MCMC.run``'s ``extra_fields``).
+NUTS_FIELDS = ("diverging", "energy", "num_steps", "potential_energy", "accept_prob")
+
+
+def nuts_sample_stats(fields: dict) -> dict:
+    """ArviZ's sample stats from NumPyro's NUTS fields (:data:`NUTS_FIELDS`), as
+    ``az.from_numpyro`` names them: ``n_steps``, ``acceptance_rate``, and ``lp`` the log
+    density (the negated potential energy)."""
+    names = {"diverging": "diverging", "energy": "energy", "num_steps": "n_steps",
+             "accept_prob": "acceptance_rate"}
+    stats = {new: fields[old] for old, new in names.items() if old in fields}
+    if "potential_energy" in fields:
+        stats["lp"] = -fields["potential_energy"]
+    return stats
+
+
 def pooled_inverse_mass(z: dict, dense) -> dict | jax.Array:
     """Inverse mass matrix in NumPyro's layout from unconstrained draws ``z`` (site ->
     (chains, draws, ...)) of all chains together, each centred on its chain's mean. ``dense``
     as NumPyro's ``dense_mass``: ``False`` / ``True``, one diagonal / dense matrix over all
     sites (sorted by name, the order of ``ravel_pytree``), or a list holding one tuple of
-    sites: a dense block over them in that order and a diagonal over the rest (sorted). Regularised as Stan's (and
-    NumPyro's) adaptation: ``n / (n + 5)`` of the estimate plus ``1e-3 * 5 / (n + 5)`` on the
-    diagonal."""
+    sites: a dense block over them in that order and a diagonal over the rest (sorted).
+    Regularised as Stan's (and NumPyro's) adaptation: ``n / (n + 5)`` of the estimate plus
+    ``1e-3 * 5 / (n + 5)`` on the diagonal."""
     # each chain's draws about its own mean: what chains differ by (a folded loading's sign,
     # the drift of a chain still settling) is not the posterior's local scale
     flat = {k: (v - v.mean(axis=1, keepdims=True)).reshape(v.shape[0] * v.shape[1], -1)
@@ -387,8 +403,7 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
     else:
         kernel = nuts()
     mcmc = mcmc_of(kernel, warmup, sampler.draws, layout.postprocess_fn(model, args, kwargs))
-    mcmc.run(key, init_params=init,
-             extra_fields=("diverging", "energy", "num_steps", "potential_energy", "accept_prob"))
+    mcmc.run(key, init_params=init, extra_fields=NUTS_FIELDS)
     return mcmc
 
 
@@ -527,14 +542,11 @@ def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig,
     observed site: ~200 small XLA compilations (stop 32: the default fit's total fell from
     125-130 s to 115-119 s without them)."""
     extra = mcmc.get_extra_fields(group_by_chain=True)
-    names = {"diverging": "diverging", "energy": "energy", "num_steps": "n_steps",
-             "accept_prob": "acceptance_rate"}
-    stats = {new: extra[old] for old, new in names.items() if old in extra}
-    if "potential_energy" in extra:
-        stats["lp"] = -np.asarray(extra["potential_energy"])
+    stats = nuts_sample_stats({k: np.asarray(v) for k, v in extra.items()})
     draws = mcmc.get_samples(group_by_chain=True)
     tree = draws_to_datatree(draws, stats, data, enc, config, max_tree_depth=max_tree_depth)
-    loglik = numpyro.infer.log_likelihood(skills_model, draws, data, config, y=data.y, batch_ndims=2)["y"]
+    loglik = numpyro.infer.log_likelihood(skills_model, draws, data, config, y=data.y,
+                                          batch_ndims=2)["y"]
     dim = tree["observed_data"]["y"].dims[0]
     tree["log_likelihood"] = xr.Dataset(
         {"y": (("chain", "draw", dim), np.asarray(loglik))},

@@ -34,10 +34,12 @@ import pandas as pd
 
 from .inference import (
     GLOBAL_SITES,
+    NUTS_FIELDS,
     FlatSites,
     SamplerConfig,
     best_restart,
     chain_inits,
+    nuts_sample_stats,
     site_dims,
     svi_restarts,
     to_key,
@@ -270,8 +272,7 @@ class CompiledFitter:
             state = kernel.init(key, s.warmup, init, model_args=(), model_kwargs={})
 
             def record(st):
-                return (st.z, st.diverging, st.num_steps, st.potential_energy, st.energy,
-                        st.accept_prob)
+                return st.z, {name: getattr(st, name) for name in NUTS_FIELDS}
 
             # One loop over warm-up and sampling (the kernel adapts while ``i < warmup``), as
             # ``MCMC`` does: the NUTS step is compiled once, not once per phase. Warm-up
@@ -288,16 +289,9 @@ class CompiledFitter:
             (state, buf, warm_div), _ = jax.lax.scan(
                 step, (state, buf, jnp.zeros((), jnp.int32)), jnp.arange(s.warmup + s.draws)
             )
-            z, div, n_steps, pe, energy, accept = buf
+            z, fields = buf
             post = jax.vmap(layout.postprocess_fn(model, args, {}))(z)
-            return post, {
-                "diverging": div,
-                "n_steps": n_steps,
-                "lp": -pe,
-                "energy": energy,
-                "acceptance_rate": accept,
-                "warmup_divergences": warm_div,
-            }
+            return post, {**nuts_sample_stats(fields), "warmup_divergences": warm_div}
 
         return jax.jit(chain)
 
