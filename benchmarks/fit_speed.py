@@ -1,7 +1,8 @@
 """Time the default fit of the leaderboard table and print a table.
 
     python benchmarks/fit_speed.py [DATA.csv] [--chains 4 --warmup 1000 --draws 1000
-                                             --chain-method parallel --seed 0 --repeat 1]
+                                             --chain-method parallel --seed 0 --repeat 1
+                                             --option NAME=VALUE ...]
 
 Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
 min bulk ESS per second over all free parameters, divergences, max R-hat, the parameters
@@ -29,6 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the first fit")
     p.add_argument("--repeat", type=int, default=1, help="fits with seeds seed, seed + 1, ...")
     p.add_argument("--save", default=None, help="write the first fit here (netCDF), e.g. for compare")
+    p.add_argument("--option", action="append", help="model option NAME=VALUE (as `sloth-bayes fit`)")
     args = p.parse_args(argv)
 
     import numpyro
@@ -37,6 +39,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from sloth_bayes import SlothBayes
+    from sloth_bayes.cli import model_config
     from sloth_bayes.diagnostics import convergence_report
 
     table = pd.read_csv(args.data)
@@ -45,6 +48,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         model = SlothBayes(
             args.skills,
+            config=model_config(args.option),
             chains=args.chains,
             warmup=args.warmup,
             draws=args.draws,

@@ -351,13 +351,16 @@ def loadings_heatmap(idata, *, prob: float = 0.9, ax=None):
     benches = [str(b) for b in tree.posterior["benchmark"].values]
     skills = [str(s) for s in tree.posterior["skill"].values]
     ax = _ax(ax, figsize=(1.6 * len(skills) + 2.5, 0.42 * len(benches) + 1.4))
-    im = ax.imshow(mean, cmap="viridis", aspect="auto", vmin=0.0)
-    top = float(np.nanmax(mean)) if mean.size else 1.0
+    top = float(np.nanmax(np.abs(mean))) if mean.size else 1.0
+    signed = bool(np.nanmin(mean) < 0)  # signed loadings: a diverging scale centred on 0
+    im = ax.imshow(mean, cmap="RdBu_r" if signed else "viridis", aspect="auto",
+                   vmin=-top if signed else 0.0, vmax=top)
     for j in range(len(benches)):
         for k in range(len(skills)):
             fixed = width[j, k] < 1e-9
             text = f"{mean[j, k]:.2g} (fixed)" if fixed else f"{mean[j, k]:.2f}\n±{width[j, k] / 2:.2f}"
-            colour = "k" if mean[j, k] > 0.6 * top else "w"
+            dark = abs(mean[j, k]) > 0.6 * top if signed else mean[j, k] <= 0.6 * top
+            colour = "w" if dark else "k"
             ax.text(k, j, text, ha="center", va="center", fontsize="x-small", color=colour)
     ax.set_xticks(range(len(skills)), skills)
     ax.set_yticks(range(len(benches)), benches)

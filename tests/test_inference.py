@@ -11,9 +11,11 @@ def test_dense_block_drops_sites_of_switched_off_terms():
         llm_residual=True, family_bench="nested", instruct_bench=True, size_curvature=True,
         instruct_noise=True, correlated_efficiency=True, floor_lift=("rules",),
     )
-    # one of the two parameterisations of the free loadings: their sampled site
-    assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_free"}
-    log_space = replace(everything, folded_loadings=False)
+    # one of the parameterisations of the free loadings: their sampled site
+    assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_unfolded"}
+    folded = replace(everything, signed_loadings=False)
+    assert set(GLOBAL_SITES) - set(_global_sites(folded)) == {"loadings_free"}
+    log_space = replace(folded, folded_loadings=False)
     assert set(GLOBAL_SITES) - set(_global_sites(log_space)) == {"loadings_unfolded"}
     assert "size_curvature" not in _global_sites(ModelConfig(size_curvature=False))
     assert "instruct_noise" not in _global_sites(ModelConfig())
@@ -23,7 +25,7 @@ def test_dense_block_drops_sites_of_switched_off_terms():
     assert "sigma_sub_bench" not in _global_sites(ModelConfig(family_bench="coarse"))
     reduced = _global_sites(ModelConfig(slope_deviations=False, llm_residual=False))
     assert "tau_slope" not in reduced and "sigma_llm" not in reduced
-    assert "loadings_unfolded" in reduced
+    assert "loadings_free" in reduced
 
 
 def test_mean_field_fit_recovers_a_known_gaussian_posterior():

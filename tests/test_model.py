@@ -410,3 +410,62 @@ def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_optio
     _, _, off = half_steps(ModelConfig(n_skills=1, rounded_scores=False))
     assert np.all(off == 0)
     assert ModelConfig.from_dict({"n_skills": 1}).rounded_scores is False
+
+
+def test_signed_loadings_have_a_normal_prior_and_non_negative_ones_its_fold_with_the_anchors_fixed():
+    """Default (``signed_loadings``): every free loading is N(0, loading_scale), negative half
+    the time; ``signed_loadings=False``: the same draws' absolute values (half-normal), folded
+    or in log space. The anchor block is 1 on the diagonal and 0 above it under all three."""
+    from dataclasses import replace
+
+    import pandas as pd
+    from numpyro.infer import Predictive
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import ModelConfig, encode, make_encoding, skills_model
+
+    rng = np.random.default_rng(0)
+    names = ["MMLU", "GSM8K", "ARC", "BBH"]
+    table = pd.DataFrame(
+        {
+            "Model": [f"m{i}" for i in range(6)],
+            "Family": ["a"] * 3 + ["b"] * 3,
+            "Family2": ["a"] * 3 + ["b"] * 3,
+            "Instruct": [False] * 6,
+            "#Params (B)": [1.0, 2.0, 4.0] * 2,
+            "Pretraining Data Size (T)": [1.0] * 6,
+            **{b: rng.uniform(0.3, 0.6, 6) for b in names},
+        }
+    )
+    signed = ModelConfig(n_skills=2, loading_scale=0.7)
+    assert signed.signed_loadings
+    t, meta = validate_table(table)
+    data = encode(t, make_encoding(t, meta, signed), 2)
+    free = data.loading_mask == 1.0
+    assert free.sum() == 5  # GSM8K on skill 1, ARC and BBH on both
+
+    def loadings(config):
+        draws = Predictive(skills_model, num_samples=4000)(jax.random.PRNGKey(3), data, config)
+        lam = np.asarray(draws["loadings"])
+        fixed = np.where(data.loading_mask == 2.0, 1.0, 0.0)[~free]
+        np.testing.assert_array_equal(lam[:, ~free], np.broadcast_to(fixed, lam[:, ~free].shape))
+        return lam[:, free]
+
+    x = loadings(signed)
+    assert 0.45 < (x < 0).mean() < 0.55
+    np.testing.assert_allclose(x.std(0), 0.7, rtol=0.06)
+    np.testing.assert_allclose(np.abs(x).mean(), 0.7 * np.sqrt(2 / np.pi), rtol=0.05)
+    non_negative = replace(signed, signed_loadings=False)
+    for config in (non_negative, replace(non_negative, folded_loadings=False)):
+        y = loadings(config)
+        assert (y >= 0).all()
+        np.testing.assert_allclose(y.mean(), 0.7 * np.sqrt(2 / np.pi), rtol=0.05)
+
+
+def test_a_config_saved_before_signed_loadings_reads_back_with_non_negative_ones():
+    from sloth_bayes.model import ModelConfig
+
+    old = ModelConfig().to_dict()
+    old.pop("signed_loadings")
+    assert ModelConfig.from_dict(old).signed_loadings is False
+    assert ModelConfig.from_dict(ModelConfig().to_dict()).signed_loadings is True
