@@ -50,7 +50,14 @@ def test_truth_is_shaped_like_the_posterior(sim):
     # anchors: MMLU loads 1 on skill 1 and 0 on skill 2, GSM8K 1 on skill 2
     np.testing.assert_allclose(truth["loadings"][0], [1.0, 0.0])
     assert truth["loadings"][1, 1] == 1.0
-    assert (truth["loadings"] >= 0).all() and (truth["sigma_bench"] > 0).all()
+    assert (truth["sigma_bench"] > 0).all()
+    # the other loadings are drawn from their prior: signed by default, non-negative as an option
+    free = np.ones((len(BENCH), 2), bool)
+    free[0], free[1, 1] = False, False
+    assert np.isfinite(truth["loadings"][free]).all() and (truth["loadings"][free] != 0).all()
+    _, positive = simulate_table(config=ModelConfig(n_skills=2, signed_loadings=False), benchmarks=BENCH,
+                                 seed=5, n_families=4)
+    assert (positive["loadings"] >= 0).all()
 
 
 def test_template_design_is_kept(sim):
