@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="fits with seeds seed, seed + 1, ...")
     p.add_argument("--save", default=None, help="write the first fit here (netCDF), e.g. for compare")
     p.add_argument("--option", action="append", help="model option NAME=VALUE (as `sloth-bayes fit`)")
+    p.add_argument("--sampler-option", action="append", default=[],
+                   help="SamplerConfig field NAME=VALUE (a number), e.g. max_tree_depth=8")
     args = p.parse_args(argv)
 
     import numpyro
@@ -53,6 +55,7 @@ def main(argv=None) -> int:
             warmup=args.warmup,
             draws=args.draws,
             chain_method=args.chain_method,
+            **{k: float(v) if "." in v else int(v) for k, v in (o.split("=", 1) for o in args.sampler_option)},
         ).fit(table, seed=args.seed + r, progress_bar=False)
         total = time.perf_counter() - t0
         if args.save and r == 0:
