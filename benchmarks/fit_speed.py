@@ -2,7 +2,7 @@
 
     python benchmarks/fit_speed.py [DATA.csv] [--chains 4 --warmup 1000 --draws 1000
                                              --chain-method parallel --seed 0 --repeat 1
-                                             --option NAME=VALUE ...]
+                                             --option NAME=VALUE --sampler-option NAME=VALUE]
 
 Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
 min bulk ESS per second over all free parameters, divergences, max R-hat, the parameters
@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     from sloth_bayes.diagnostics import convergence_report
 
     table = pd.read_csv(args.data)
+    sampler = {k: float(v) if "." in v else int(v) for k, v in (o.split("=", 1) for o in args.sampler_option)}
     rows = []
     for r in range(args.repeat):
         t0 = time.perf_counter()
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
             warmup=args.warmup,
             draws=args.draws,
             chain_method=args.chain_method,
-            **{k: float(v) if "." in v else int(v) for k, v in (o.split("=", 1) for o in args.sampler_option)},
+            **sampler,
         ).fit(table, seed=args.seed + r, progress_bar=False)
         total = time.perf_counter() - t0
         if args.save and r == 0:

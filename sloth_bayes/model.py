@@ -152,13 +152,14 @@ class ModelConfig:
         is a contrast: IFEval loads 1.57 on skill 1 and 1 on skill 4, and BBH, MUSR,
         TruthfulQA, MATH and MMLU-PRO load -0.4 to -0.6 on skill 4 (instruction following
         against reasoning). PSIS-LOO prefers it by 20 ELPD (SE 7; seed 4, 4 x 1000). Full
-        table, 4 x 1000, seeds 0-4 (non-negative, stop 32): max R-hat 1.008 / 1.0095 / 1.008 /
-        1.012 / 1.009 (1.009 / 1.008 / 1.012 / 1.011 / 1.022), min bulk ESS 492 / 575 / 574 /
-        482 / 470 (672 / 516 / 515 / 446 / 365), 102-108 s (114-119 s); seed 3's worst is a
-        latent token count near its prior (mixtral-8x22b, bulk ESS 666). lofo-1 (2 x 200 draws, seed 0, one machine), v1 / v2 / all: MAE 2.98 / 2.13 /
-        2.70 -> 2.97 / 2.22 / 2.69 points, CRPS 2.15 / 1.56 / 1.95 -> 2.14 / 1.62 / 1.96,
-        50% coverage 0.592 / 0.632 / 0.622 -> 0.583 / 0.535 / 0.587, 90% 0.955 / 0.944 /
-        0.944 -> 0.943 / 0.938 / 0.939.
+        table, 4 x 1000, seeds 0-4, non-negative -> signed: max R-hat 1.009 / 1.008 / 1.012 /
+        1.011 / 1.022 -> 1.008 / 1.0095 / 1.008 / 1.012 / 1.009, min bulk ESS 672 / 516 / 515
+        / 446 / 365 -> 492 / 575 / 574 / 482 / 470, 114-119 -> 102-108 s (seed 3's worst is a
+        latent token count near its prior, mixtral-8x22b, bulk ESS 666). lofo-1 (2 x 200
+        draws, seed 0, one machine), v1 / v2 / all: MAE 2.98 / 2.13 / 2.70 -> 2.97 / 2.22 /
+        2.69 points, CRPS 2.15 / 1.56 / 1.95 -> 2.14 / 1.62 / 1.96, 50% coverage 0.592 /
+        0.632 / 0.622 -> 0.583 / 0.535 / 0.587, 90% 0.955 / 0.944 / 0.944 -> 0.943 / 0.938 /
+        0.939 (seeds 1-2 and zero-shot: README, Accuracy).
     deviation_per_skill : the spread ``tau_slope`` of the slope deviations per covariate and
         skill (else per covariate, shared by the skills). Off by default: lofo-1 (2 x 200
         draws, seed 0) 50% coverage 0.595 / 0.590 / 0.619 -> 0.554 / 0.549 / 0.561 (v1 / v2 /
