@@ -30,6 +30,7 @@ from .model import (
     Encoding,
     ModelConfig,
     ModelData,
+    folds_loadings,
     learns_floor,
     skills_model,
     token_group_labels,
@@ -60,8 +61,7 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
         off.add("log_link_power")
     if not (config.floor_lift if data is None else learns_floor(config, data)):
         off.add("floor_lift_unfolded")
-    folded = config.folded_loadings and not config.signed_loadings
-    off.add("loadings_free" if folded else "loadings_unfolded")
+    off.add("loadings_free" if folds_loadings(config) else "loadings_unfolded")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
     if config.family_bench not in ("sub", "nested"):

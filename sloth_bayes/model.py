@@ -473,6 +473,12 @@ def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None
     return chosen
 
 
+def folds_loadings(config: ModelConfig) -> bool:
+    """Whether the free loadings are sampled folded (``loadings_unfolded``, ``|x|`` their
+    value): non-negative loadings (``signed_loadings`` off) with ``folded_loadings``."""
+    return config.folded_loadings and not config.signed_loadings
+
+
 def loading_mask(benchmarks: list[str], anchors: list[str], k: int) -> np.ndarray:
     """Loading pattern: 1 = free, 0 = fixed at 0, 2 = fixed at 1.
 
@@ -1012,14 +1018,14 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     mask = data.loading_mask
     n_free = int(np.sum(mask == 1.0))
     with numpyro.plate("loading_free", n_free):
-        if config.signed_loadings:
-            free = numpyro.sample("loadings_free", dist.Normal(0.0, config.loading_scale))
-        elif config.folded_loadings:
+        if folds_loadings(config):
             # |x| with x ~ N(0, s) is exactly HalfNormal(s), sampled without a log transform:
             # a loading near 0 crosses it freely, and two loadings that share a total (two
             # correlated skills) lie on a straight ridge, not a curved one
             raw = numpyro.sample("loadings_unfolded", dist.Normal(0.0, config.loading_scale))
             free = numpyro.deterministic("loadings_free", jnp.abs(raw))
+        elif config.signed_loadings:
+            free = numpyro.sample("loadings_free", dist.Normal(0.0, config.loading_scale))
         else:
             free = numpyro.sample("loadings_free", dist.HalfNormal(config.loading_scale))
     loadings = jnp.asarray(np.where(mask == 2.0, 1.0, 0.0)).at[np.nonzero(mask == 1.0)].set(free)

@@ -325,7 +325,8 @@ def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypat
     floor = np.asarray(enc.floor)
     power = flat_draws(model.idata_, "link_power")[:, None, None] if model.config.link_power else 1.0
     p = ((mu - floor) / (1 - floor)) ** (1 / power)  # the sigmoid of the logit: the link inverted
-    logit_gap = np.log(p[:, 1] / (1 - p[:, 1])) - np.log(p[:, 0] / (1 - p[:, 0]))
+    with np.errstate(divide="ignore"):  # saturated cells (p = 0 or 1): masked out below
+        logit_gap = np.log(p[:, 1] / (1 - p[:, 1])) - np.log(p[:, 0] / (1 - p[:, 0]))
     # float32 scores: compare the logits of cells unsaturated at both sizes only, (S, J)
     ok = ((p > 0.02) & (p < 0.98)).all(1)
     # (a guard that enough cells are compared: 46% of 180 with signed loadings at this seed)
