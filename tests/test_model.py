@@ -234,7 +234,7 @@ def test_deviation_distance_is_linear_near_the_pivot_and_a_square_root_far():
     np.testing.assert_allclose(h[0], -0.5 + deviation_distance(np.array(-2.5), 1.0))
     np.testing.assert_allclose(h[6], 1.5 + deviation_distance(np.array(3.5), 1.0))
     assert deviation_knee(ModelConfig(deviation_growth="linear")) is None
-    assert deviation_knee(ModelConfig()) == 1.0  # the default is tempered beyond a knee of 1 sd
+    assert deviation_knee(ModelConfig()) == 0.125  # the default is tempered beyond a knee of 1/8 sd
     assert deviation_knee(ModelConfig(deviation_growth="sqrt", deviation_knee=2.0)) == 2.0
     # the term applies it per covariate distance
     dx, dev = np.array([[4.0, -1.0, 0.5]]), np.ones((1, 3, 2))
@@ -469,3 +469,44 @@ def test_a_config_saved_before_signed_loadings_reads_back_with_non_negative_ones
     old.pop("signed_loadings")
     assert ModelConfig.from_dict(old).signed_loadings is False
     assert ModelConfig.from_dict(ModelConfig().to_dict()).signed_loadings is True
+
+
+def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations():
+    """Every fitted model sits inside its family's covariate range, so the knee of the slope
+    deviations' growth cannot change the posterior: the log density at the same parameters is
+    the same under any knee. Beyond the range a smaller knee gives a smaller deviation."""
+    from dataclasses import replace
+
+    import pandas as pd
+    from numpyro.infer import Predictive
+    from numpyro.infer.util import log_density
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import ModelConfig, deviation_term, encode, make_encoding, skills_model
+
+    rng = np.random.default_rng(1)
+    names = ["MMLU", "GSM8K", "ARC", "BBH"]
+    table = pd.DataFrame(
+        {
+            "Model": [f"m{i}" for i in range(6)],
+            "Family": ["a"] * 3 + ["b"] * 3,
+            "Family2": ["a"] * 3 + ["b"] * 3,
+            "Instruct": [False] * 6,
+            "#Params (B)": [1.0, 3.0, 9.0, 0.5, 2.0, 70.0],
+            "Pretraining Data Size (T)": [0.3, 1.0, 2.0, 0.1, 0.5, 3.0],
+            **{b: rng.uniform(0.3, 0.6, 6) for b in names},
+        }
+    )
+    config = ModelConfig(n_skills=2)
+    t, meta = validate_table(table)
+    data = encode(t, make_encoding(t, meta, config), 2)
+    params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
+              if k != "y"}
+    dens = [float(log_density(skills_model, (data, replace(config, deviation_knee=knee)), {"y": data.y}, params)[0])
+            for knee in (1.0, 0.125, 4.0)]
+    np.testing.assert_allclose(dens, dens[0], rtol=1e-6)
+    # two sd beyond a range [0, 0]: sqrt-like growth, less with a smaller knee
+    dev = np.ones((1, 2, 1))
+    far = [float(deviation_term(np.array([[2.0, 0.0, 0.0]]), dev, knee)[0, 0]) for knee in (1.0, 0.125)]
+    np.testing.assert_allclose(far, [2.0 * 5.0**-0.25, 2.0 * 257.0**-0.25], rtol=1e-6)
+    assert far[1] < far[0] < 2.0
