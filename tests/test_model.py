@@ -412,35 +412,43 @@ def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_optio
     assert ModelConfig.from_dict({"n_skills": 1}).rounded_scores is False
 
 
-def test_signed_loadings_have_a_normal_prior_and_non_negative_ones_its_fold_with_the_anchors_fixed():
-    """Default (``signed_loadings``): every free loading is N(0, loading_scale), negative half
-    the time; ``signed_loadings=False``: the same draws' absolute values (half-normal), folded
-    or in log space. The anchor block is 1 on the diagonal and 0 above it under all three."""
-    from dataclasses import replace
-
+def _two_families(config, sizes=(1.0, 2.0, 4.0) * 2, tokens=(1.0,) * 6, seed=0):
+    """Model data of a toy table: two families of three LLMs, four benchmarks (MMLU and GSM8K
+    the anchors), scores uniform in [0.3, 0.6]."""
     import pandas as pd
-    from numpyro.infer import Predictive
 
     from sloth_bayes.data import validate_table
-    from sloth_bayes.model import ModelConfig, encode, make_encoding, skills_model
+    from sloth_bayes.model import encode, make_encoding
 
-    rng = np.random.default_rng(0)
-    names = ["MMLU", "GSM8K", "ARC", "BBH"]
+    rng = np.random.default_rng(seed)
     table = pd.DataFrame(
         {
             "Model": [f"m{i}" for i in range(6)],
             "Family": ["a"] * 3 + ["b"] * 3,
             "Family2": ["a"] * 3 + ["b"] * 3,
             "Instruct": [False] * 6,
-            "#Params (B)": [1.0, 2.0, 4.0] * 2,
-            "Pretraining Data Size (T)": [1.0] * 6,
-            **{b: rng.uniform(0.3, 0.6, 6) for b in names},
+            "#Params (B)": list(sizes),
+            "Pretraining Data Size (T)": list(tokens),
+            **{b: rng.uniform(0.3, 0.6, 6) for b in ["MMLU", "GSM8K", "ARC", "BBH"]},
         }
     )
+    t, meta = validate_table(table)
+    return encode(t, make_encoding(t, meta, config), config.n_skills)
+
+
+def test_signed_loadings_have_a_normal_prior_and_non_negative_ones_its_fold_with_the_anchors_fixed():
+    """Default (``signed_loadings``): every free loading is N(0, loading_scale), negative half
+    the time; ``signed_loadings=False``: the same draws' absolute values (half-normal), folded
+    or in log space. The anchor block is 1 on the diagonal and 0 above it under all three."""
+    from dataclasses import replace
+
+    from numpyro.infer import Predictive
+
+    from sloth_bayes.model import ModelConfig, skills_model
+
     signed = ModelConfig(n_skills=2, loading_scale=0.7)
     assert signed.signed_loadings
-    t, meta = validate_table(table)
-    data = encode(t, make_encoding(t, meta, signed), 2)
+    data = _two_families(signed)
     free = data.loading_mask == 1.0
     assert free.sum() == 5  # GSM8K on skill 1, ARC and BBH on both
 
@@ -477,29 +485,13 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
     the same under any knee. Beyond the range a smaller knee gives a smaller deviation."""
     from dataclasses import replace
 
-    import pandas as pd
     from numpyro.infer import Predictive
     from numpyro.infer.util import log_density
 
-    from sloth_bayes.data import validate_table
-    from sloth_bayes.model import ModelConfig, deviation_term, encode, make_encoding, skills_model
+    from sloth_bayes.model import ModelConfig, deviation_term, skills_model
 
-    rng = np.random.default_rng(1)
-    names = ["MMLU", "GSM8K", "ARC", "BBH"]
-    table = pd.DataFrame(
-        {
-            "Model": [f"m{i}" for i in range(6)],
-            "Family": ["a"] * 3 + ["b"] * 3,
-            "Family2": ["a"] * 3 + ["b"] * 3,
-            "Instruct": [False] * 6,
-            "#Params (B)": [1.0, 3.0, 9.0, 0.5, 2.0, 70.0],
-            "Pretraining Data Size (T)": [0.3, 1.0, 2.0, 0.1, 0.5, 3.0],
-            **{b: rng.uniform(0.3, 0.6, 6) for b in names},
-        }
-    )
     config = ModelConfig(n_skills=2)
-    t, meta = validate_table(table)
-    data = encode(t, make_encoding(t, meta, config), 2)
+    data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1)
     params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
               if k != "y"}
     dens = [float(log_density(skills_model, (data, replace(config, deviation_knee=knee)), {"y": data.y}, params)[0])
