@@ -28,7 +28,7 @@ import pandas as pd
 def main(argv=None) -> int:
     from sloth_bayes import SlothBayes
     from sloth_bayes.backtest import SETS, folds
-    from sloth_bayes.metrics import coverage, crps
+    from sloth_bayes.metrics import crps
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=os.environ.get("SLOTH_BAYES_DATA"))
@@ -65,15 +65,14 @@ def main(argv=None) -> int:
                 y = d["y"].sel(benchmark=benches).to_numpy()  # (S, Q, J)
                 t = truth.loc[list(d["model"].values), benches].to_numpy(float)
                 lo50, hi50, lo90, hi90, med = np.quantile(y, [0.25, 0.75, 0.05, 0.95, 0.5], axis=0)
-                for j, b in enumerate(benches):
-                    ok = np.isfinite(t[:, j])
-                    for q in np.flatnonzero(ok):
-                        rows.append({"set": set_name, "knee": knee, "benchmark": b, "err": med[q, j] - t[q, j],
-                                     "crps": float(crps(y[:, q, j], t[q, j])),
-                                     "in50": coverage(lo50[q, j], hi50[q, j], t[q, j]),
-                                     "in90": coverage(lo90[q, j], hi90[q, j], t[q, j])})
+                ok = np.isfinite(t)  # (Q, J): the scored cells
+                rows.append(pd.DataFrame({
+                    "set": set_name, "knee": knee, "benchmark": np.broadcast_to(benches, t.shape)[ok],
+                    "err": (med - t)[ok], "crps": crps(y, t)[ok],
+                    "in50": ((lo50 <= t) & (t <= hi50))[ok], "in90": ((lo90 <= t) & (t <= hi90))[ok],
+                }))
             print(f"[knee_sweep] {set_name} {fold.group}", file=sys.stderr, flush=True)
-    cells = pd.DataFrame(rows)
+    cells = pd.concat(rows, ignore_index=True)
     out = cells.groupby(["set", "knee"], sort=False).agg(
         n=("err", "size"), mae_points=("err", lambda e: 100 * e.abs().mean()),
         crps_points=("crps", lambda c: 100 * c.mean()), coverage_50=("in50", "mean"), coverage_90=("in90", "mean"))
