@@ -101,16 +101,7 @@ class SamplerConfig:
     sequential), ``sequential`` or ``vectorized`` (all chains in one kernel).
     ``pooled_warmup``: one mass matrix from all chains' warm-up draws for the second half of
     the warm-up and the sampling (:func:`sample_nuts`); backtest and SBC folds
-    (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore it.
-    ``low_rank`` (with ``pooled_warmup``; 0: off): the family offsets (:data:`COUPLED_SITES`)
-    join the dense block for the second half, in the whitened coordinates of a
-    :class:`LowRankMetric` with up to this many joint directions estimated from the first
-    half's draws. Off by default: it speeds the skill-1 efficiencies and the tokens slope
-    (full table, seed 5, as an explicit dense matrix: their min bulk ESS 539 -> 836 and 566
-    -> 917), but the slowest quantity is then ``sigma_sub[skill_3]`` (a spread, which no
-    linear direction captures): max R-hat 1.0073 / 1.0104 / 1.0095 / 1.0125 / 1.0072 at seeds
-    0 / 1 / 3 / 5 / 6 (110-128 s), and in this whitened form 1.010 / 1.016 at seeds 0 / 5
-    (106 s each), where the default gives 1.008 / 1.0095 / 1.012 / 1.012 / 1.012."""
+    (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore it."""
 
     chains: int = 4
     warmup: int = 1000
@@ -123,7 +114,6 @@ class SamplerConfig:
     init_jitter: float = 0.5
     dense_globals: bool = True
     pooled_warmup: bool = True
-    low_rank: int = 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -365,73 +355,6 @@ def pooled_inverse_mass(z: dict, dense) -> dict | jax.Array:
     return {block: estimate(block, True), **({rest: estimate(rest, False)} if rest else {})}
 
 
-#: Per-family sites whose joint moves with the population's (the skill-1 efficiencies with
-#: the tokens slope) that ``SamplerConfig.low_rank`` moves with the dense block (:func:`low_rank_metric`).
-COUPLED_SITES = ("z_coarse", "z_sub")
-
-
-@dataclass(frozen=True)
-class LowRankMetric:
-    """A metric for NUTS as a linear map of whitened coordinates ``xi`` to the flat state,
-    ``x = A xi`` with ``A = L (base I + U (diag(scale) - base) U^T)``: ``L`` block-diagonal (a
-    lower Cholesky factor ``chol`` over the first coordinates, sds ``sd`` over the rest),
-    ``U`` (orthonormal columns) the directions, in ``L``'s whitened coordinates, along which
-    the draws spread with sds ``scale``, and ``base`` their sd in every other direction.
-    NUTS with a unit mass on ``xi`` is NUTS with the inverse mass matrix ``A A^T``
-    (:meth:`matrix`) on ``x``, at the cost of ``L``'s small blocks and ``U`` per leapfrog
-    step instead of a dense matrix-vector product."""
-
-    chol: np.ndarray
-    sd: np.ndarray
-    u: np.ndarray
-    scale: np.ndarray
-    base: float = 1.0
-
-    def forward(self, xi):
-        """Whitened -> flat coordinates (last axis)."""
-        xi = self.base * xi + ((xi @ self.u) * (self.scale - self.base)) @ self.u.T
-        n = self.chol.shape[0]
-        return jnp.concatenate([xi[..., :n] @ self.chol.T, xi[..., n:] * self.sd], axis=-1)
-
-    def inverse(self, x):
-        """Flat -> whitened coordinates (last axis)."""
-        n = self.chol.shape[0]
-        head = jax.scipy.linalg.solve_triangular(self.chol, jnp.swapaxes(x[..., :n], -1, -2), lower=True)
-        y = jnp.concatenate([jnp.swapaxes(head, -1, -2), x[..., n:] / self.sd], axis=-1)
-        return y / self.base + ((y @ self.u) * (1.0 / self.scale - 1.0 / self.base)) @ self.u.T
-
-    def matrix(self) -> np.ndarray:
-        """The equivalent inverse mass matrix ``A A^T``."""
-        a = np.asarray(self.forward(jnp.eye(len(self.u))), float)  # rows: A's columns
-        return a.T @ a
-
-
-def low_rank_metric(x: np.ndarray, n_dense: int, rank: int) -> LowRankMetric:
-    """The :class:`LowRankMetric` of pooled, chain-centred draws ``x`` (n, p): the first
-    ``n_dense`` coordinates dense and the rest diagonal (what :func:`pooled_inverse_mass`
-    estimates, ``B = L L^T``), updated along the strongest joint directions that ``B``
-    leaves: the top eigenvectors of the covariance of ``L^-1 x`` whose eigenvalues exceed
-    twice the largest that sampling noise alone gives (Marchenko-Pastur), at most ``rank``;
-    every other direction gets the variance those leave (the mean of the other eigenvalues).
-    Why: the skill-1 efficiencies of every family move with the tokens slope (a family
-    trained on one token count makes it an across-family contrast); a diagonal mass over
-    the offsets misses that joint direction and a dense matrix over hundreds of coordinates
-    from 1,000 warm-up draws is mostly noise, but a few strong directions are well estimated."""
-    n, p = x.shape
-    reg = lambda est, eye: n / (n + 5.0) * est + 1e-3 * 5.0 / (n + 5.0) * eye
-    chol = np.linalg.cholesky(reg(np.atleast_2d(np.cov(x[:, :n_dense], rowvar=False)), np.eye(n_dense)))
-    sd = np.sqrt(reg(x[:, n_dense:].var(axis=0, ddof=1), 1.0))
-    y = np.concatenate([np.linalg.solve(chol, x[:, :n_dense].T).T, x[:, n_dense:] / sd], axis=1)
-    lam, vec = np.linalg.eigh(np.cov(y, rowvar=False))
-    keep = np.argsort(lam)[::-1][:rank]
-    keep = keep[lam[keep] > 2.0 * (1.0 + np.sqrt(p / n)) ** 2]
-    # the whitened draws' variance is p in all; what the kept directions leave is spread
-    # over the others (each coordinate's variance counted the strong directions' share too)
-    rest = max(float(p - lam[keep].sum()) / max(p - len(keep), 1), 1e-3)
-    f32 = lambda a: np.asarray(a, np.float32)
-    return LowRankMetric(f32(chol), f32(sd), f32(vec[:, keep]), f32(np.sqrt(lam[keep])), float(np.sqrt(rest)))
-
-
 def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, key, *, dense,
                 progress_bar: bool = False) -> MCMC:
     """NUTS on ``model`` from unconstrained starts ``init`` (site -> (chains, ...); no chain
@@ -452,7 +375,6 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
     """
     layout = FlatSites.of_model(model, args, kwargs, dense)
     potential = layout.potential_fn(model, args, kwargs)
-    postprocess, dense_mass = layout.postprocess_fn(model, args, kwargs), layout.dense_mass
 
     def mcmc_of(kernel, warmup, draws, postprocess_fn):
         return MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=sampler.chains,
@@ -462,7 +384,7 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
     def nuts(inverse_mass_matrix=None):
         return NUTS(
             potential_fn=potential,
-            dense_mass=dense_mass,
+            dense_mass=layout.dense_mass,
             target_accept_prob=sampler.target_accept,
             max_tree_depth=sampler.max_tree_depth,
             inverse_mass_matrix=inverse_mass_matrix,
@@ -478,32 +400,10 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
         z = first.get_samples(group_by_chain=True)
         z = {k: np.asarray(v)[:, warmup // 4 :] for k, v in z.items()}
         init = first.last_state.z
-        coupled = [c for c in COUPLED_SITES if c in layout.shapes]
-        if sampler.low_rank > 0 and "dense" in layout.groups and coupled:
-            # the second half moves the dense block and the coupled offsets in the whitened
-            # coordinates of a LowRankMetric (unit mass there), the rest with a diagonal one
-            sites, start = layout.unflatten({g: jnp.asarray(v) for g, v in z.items()}), layout.unflatten(init)
-            block = layout.groups["dense"]
-            layout = FlatSites(layout.shapes, tuple(block) + tuple(coupled))
-            flat = {k: np.asarray(v) for k, v in layout.flatten(sites).items()}
-            xd = flat["dense"] - flat["dense"].mean(axis=1, keepdims=True)
-            metric = low_rank_metric(xd.reshape(-1, xd.shape[-1]), sum(layout.sizes[n] for n in block),
-                                     sampler.low_rank)
-            to_flat = lambda s: {**s, "dense": metric.forward(s["dense"])}
-            base, post = layout.potential_fn(model, args, kwargs), layout.postprocess_fn(model, args, kwargs)
-            potential, postprocess = (lambda s: base(to_flat(s))), (lambda s: post(to_flat(s)))
-            init = layout.flatten(start)
-            init = {**init, "dense": metric.inverse(init["dense"])}
-            inv = {("dense",): jnp.ones(xd.shape[-1])}
-            if "diag" in flat:
-                inv[("diag",)] = pooled_inverse_mass({"diag": flat["diag"]}, False)
-            dense_mass = []
-        else:
-            inv = pooled_inverse_mass(z, layout.dense_mass)
-        kernel, warmup = nuts(inv), warmup - warmup // 2
+        kernel, warmup = nuts(pooled_inverse_mass(z, layout.dense_mass)), warmup - warmup // 2
     else:
         kernel = nuts()
-    mcmc = mcmc_of(kernel, warmup, sampler.draws, postprocess)
+    mcmc = mcmc_of(kernel, warmup, sampler.draws, layout.postprocess_fn(model, args, kwargs))
     mcmc.run(key, init_params=init, extra_fields=NUTS_FIELDS)
     return mcmc
 
