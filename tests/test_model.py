@@ -453,7 +453,7 @@ def test_signed_loadings_have_a_normal_prior_and_non_negative_ones_its_fold_with
     assert free.sum() == 5  # GSM8K on skill 1, ARC and BBH on both
 
     def loadings(config):
-        draws = Predictive(skills_model, num_samples=4000)(jax.random.PRNGKey(3), data, config)
+        draws = Predictive(skills_model, num_samples=4000, parallel=True)(jax.random.PRNGKey(3), data, config)
         lam = np.asarray(draws["loadings"])
         fixed = np.where(data.loading_mask == 2.0, 1.0, 0.0)[~free]
         np.testing.assert_array_equal(lam[:, ~free], np.broadcast_to(fixed, lam[:, ~free].shape))
