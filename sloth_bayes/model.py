@@ -467,6 +467,9 @@ class ModelData(NamedTuple):
     # the data above
     frame: tuple | None = None
     step: np.ndarray | None = None  # (J,) rounding step of each benchmark's scores (0: exact)
+    # site -> centredness (G, K) in [0, 1] of the family offsets (partial_centring; keys of
+    # CENTRED_SITES); None: non-centred
+    centring: dict | None = None
 
 
 def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None) -> list[str]:
@@ -814,6 +817,59 @@ def scale_prior(scale, config: ModelConfig) -> dist.Distribution:
     return dist.HalfNormal(scale)
 
 
+#: The standardised family offsets and the spread each one scales (:func:`partial_centring`).
+CENTRED_SITES = {"z_coarse": "sigma_coarse", "z_sub": "sigma_sub"}
+
+
+def partial_centring(name: str, df: float | None, spread, c, shift=0.0):
+    """Sample the standardised offsets ``z`` (..., G, K) of a spread ``sigma`` (..., K) in the
+    coordinates ``w = (sigma z + c shift) / sigma**(1 - c)`` and return ``z``. ``c = 0`` is the
+    non-centred form (``w = z``), ``c = 1`` the centred one (``w`` is the offset plus
+    ``shift``), values between interpolate (Papaspiliopoulos, Roberts and Skold 2007;
+    Gorinova, Moore and Hoffman 2020). The prior of ``z`` is the same for every ``c``: only
+    the coordinates NUTS moves in change. Why: a family the data pin has ``sigma z`` fixed, so
+    in the non-centred form ``z`` and ``sigma`` lie on a curved ridge (``z ~ 1 / sigma``) that
+    a diagonal mass cannot follow; centred it is straight. A family the data barely see is
+    a funnel in the centred form: its ``c`` stays near 0 (:func:`centredness`).
+    ``shift`` (..., G, K): what the data pin is the offset plus it (a coarse family's skills
+    at its covariate pivot: the offset plus the shared slopes times the pivot), so the
+    centred coordinate is that sum, not a ridge along the slopes."""
+    if isinstance(c, float) and c == 0.0:
+        return numpyro.sample(name, standard_prior(df))
+    scale, loc = spread**c, c * shift * spread ** (c - 1.0)
+    w = numpyro.sample(name, dist.StudentT(df, loc, scale) if df is not None else dist.Normal(loc, scale))
+    return (w - loc) / scale
+
+
+def centredness(z_draws) -> np.ndarray:
+    """``c`` (G, K) for :func:`partial_centring` from posterior draws (..., G, K) of the
+    non-centred ``z``: ``1 - var(z)``, clipped to [0, 1]. For normal offsets this is the
+    optimal ``c`` (the share of an offset's prior variance that the data remove:
+    ``sigma^2 / (sigma^2 + s^2)``, ``s`` the data's standard error of the offset, since
+    ``var(z) = s^2 / (sigma^2 + s^2)``): 0 for an offset the data leave at its prior, 1 for
+    one they pin."""
+    z = np.asarray(z_draws, float)
+    return np.clip(1.0 - z.reshape(-1, *z.shape[-2:]).var(axis=0), 0.0, 1.0).astype(np.float32)
+
+
+def recentre(sites: dict, centring: dict, pivots=None, spread=lambda v: v, inverse: bool = False) -> dict:
+    """``sites`` (site -> array, any leading batch axes) with each offset of
+    :data:`CENTRED_SITES` mapped from ``z`` to :func:`partial_centring`'s ``w`` (back with
+    ``inverse``), ``c = centring[site]``; the coarse offsets' shift is ``pivots @ slopes``
+    (``pivots`` (C, 3): :func:`deviation_pivots`; None: no shift). ``spread`` turns a spread
+    site's value into ``sigma``: ``jnp.exp`` on unconstrained values, the identity on
+    constrained ones."""
+    out = dict(sites)
+    for name, spread_name in CENTRED_SITES.items():
+        sigma, c = spread(sites[spread_name])[..., None, :], centring[name]
+        shift = 0.0
+        if name == "z_coarse" and pivots is not None:
+            shift = jnp.einsum("cd,...dk->...ck", jnp.asarray(pivots, jnp.float32), sites["slopes"])
+        scale, loc = sigma**c, c * shift * sigma ** (c - 1.0)
+        out[name] = (sites[name] - loc) / scale if inverse else sites[name] * scale + loc
+    return out
+
+
 def standard_prior(df: float | None) -> dist.Distribution:
     """A standardised family offset (efficiency: ``ModelConfig.efficiency_df``, slope
     deviation: ``deviation_df``): N(0, 1), or Student-t with ``df`` degrees of freedom (heavy
@@ -968,8 +1024,12 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         instruct_shift = numpyro.sample("instruct_shift", dist.Normal(0.0, config.instruct_scale))
         sigma_sub = numpyro.sample("sigma_sub", scale_prior(config.sub_scale, config))
         sigma_coarse = numpyro.sample("sigma_coarse", scale_prior(config.coarse_scale, config))
+    centring = {name: 0.0 for name in CENTRED_SITES} | (data.centring or {})
     with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
-        z_coarse = numpyro.sample("z_coarse", standard_prior(config.efficiency_df))
+        z_coarse = partial_centring(
+            "z_coarse", config.efficiency_df, sigma_coarse, centring["z_coarse"],
+            jnp.asarray(deviation_pivots(data)[0], jnp.float32) @ slopes if data.centring else 0.0,
+        )
     # Centring the standardised offsets fixes the skills' location exactly (the benchmark
     # difficulties take it), instead of leaving a ridge that NUTS crosses slowly; the mean
     # direction of each z is then likelihood-free and mixes at no cost.
@@ -979,7 +1039,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         z_coarse = z_coarse @ chol.T
     alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * z_coarse)
     with numpyro.plate("family", n_sub, dim=-2), skill:
-        z_sub = numpyro.sample("z_sub", standard_prior(config.efficiency_df))
+        z_sub = partial_centring("z_sub", config.efficiency_df, sigma_sub, centring["z_sub"])
     alpha = numpyro.deterministic(
         "alpha", alpha_coarse[data.sub_coarse] + sigma_sub * _centre(z_sub)
     )

@@ -122,6 +122,37 @@ def test_pooled_warmup_samples_a_correlated_gaussian_with_its_pooled_mass_matrix
     assert not np.allclose(own[0], own[1])
 
 
+def test_a_reparameterisation_at_the_pooled_warmup_keeps_the_draws_in_the_original_coordinates():
+    """``sample_nuts(..., reparam=...)``: after the first half of the warm-up the chains move
+    in new coordinates (here ``w = 2 x + 1``, a model of ``w``), the pooled mass is
+    estimated there (variance 4), and the returned draws read as ``x`` again (mean 0, sd 1).
+    The hook gets the first half's draws of every chain."""
+    import jax
+    import numpy as np
+    import numpyro
+    import numpyro.distributions as dist
+
+    from sloth_bayes.inference import SamplerConfig, sample_nuts
+
+    def model(loc=0.0, scale=1.0):
+        numpyro.sample("x", dist.Normal(loc, scale))
+
+    seen = {}
+
+    def reparam(draws):
+        seen["shape"] = np.shape(draws["x"])
+        return (1.0, 2.0), lambda s: {"x": 2.0 * s["x"] + 1.0}, lambda s: {"x": (s["x"] - 1.0) / 2.0}
+
+    sampler = SamplerConfig(chains=2, warmup=400, draws=2000, chain_method="sequential")
+    mcmc = sample_nuts(model, (), {}, sampler, {"x": np.zeros(2)}, jax.random.PRNGKey(0), dense=False,
+                       reparam=reparam)
+    assert seen["shape"] == (2, 100)  # the second quarter of the warm-up, both chains
+    inv = np.ravel(mcmc.last_state.adapt_state.inverse_mass_matrix)  # one diagonal entry per chain
+    np.testing.assert_allclose(inv, 4.0, rtol=0.4)
+    x = np.asarray(mcmc.get_samples()["x"])
+    assert abs(x.mean()) < 0.1 and abs(x.std() - 1.0) < 0.08
+
+
 def test_flat_sites_round_trip_and_keep_the_models_potential():
     """The flat state NUTS moves is the sites' values rearranged: flatten / unflatten invert
     each other with and without batch axes (chains, draws), the dense block holds its sites
@@ -168,6 +199,8 @@ def test_sampler_settings_round_trip_and_old_fits_read_as_unpooled():
     assert SamplerConfig.from_dict(s.to_dict()) == s
     old = {k: v for k, v in SamplerConfig().to_dict().items() if k != "pooled_warmup"}
     assert SamplerConfig.from_dict(old).pooled_warmup is False  # saved before the option
+    old = {k: v for k, v in SamplerConfig().to_dict().items() if k != "adaptive_centring"}
+    assert SamplerConfig.from_dict(old).adaptive_centring is False
 
 
 def test_sampler_settings_of_a_newer_version_load_with_a_warning_naming_the_option():

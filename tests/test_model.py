@@ -502,3 +502,48 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
     far = [float(deviation_term(np.array([[2.0, 0.0, 0.0]]), dev, knee)[0, 0]) for knee in (1.0, 0.125)]
     np.testing.assert_allclose(far, [2.0 * 5.0**-0.25, 2.0 * 257.0**-0.25], rtol=1e-6)
     assert far[1] < far[0] < 2.0
+
+
+def test_partial_centring_changes_the_coordinates_not_the_posterior():
+    """The family offsets sampled at centredness ``c`` (:func:`partial_centring`) are the same
+    posterior in other coordinates: at ``w = recentre(z)`` the log density is the non-centred
+    one minus the log Jacobian ``sum c log sigma`` (``dw/dz = sigma^c``), the efficiencies
+    are the same, and ``recentre(..., inverse=True)`` gives the ``z`` back."""
+    from numpyro.infer import Predictive
+    from numpyro.infer.util import log_density
+
+    from sloth_bayes.model import CENTRED_SITES, ModelConfig, deviation_pivots, recentre, skills_model
+
+    config = ModelConfig(n_skills=2)
+    data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1)
+    params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
+              if k != "y"}
+    rng = np.random.default_rng(0)
+    centring = {n: rng.uniform(0.0, 1.0, np.shape(params[n])).astype(np.float32) for n in CENTRED_SITES}
+    pivots = deviation_pivots(data)[0]
+    assert np.abs(pivots).max() > 0.1  # the shift is exercised
+    moved = recentre(params, centring, pivots)
+    assert not np.allclose(moved["z_coarse"], params["z_coarse"])
+    latent = [*CENTRED_SITES, *CENTRED_SITES.values(), "slopes"]
+    centred_data = data._replace(centring=centring)
+    lp_plain, tr_plain = log_density(skills_model, (data, config), {"y": data.y}, params)
+    lp_centred, tr_centred = log_density(skills_model, (centred_data, config), {"y": data.y},
+                                         {**params, **{k: moved[k] for k in latent}})
+    log_jac = sum(float(np.sum(centring[n] * np.log(params[s])[None, :])) for n, s in CENTRED_SITES.items())
+    np.testing.assert_allclose(float(lp_centred), float(lp_plain) - log_jac, rtol=1e-5)
+    for site in ("alpha", "alpha_coarse"):
+        np.testing.assert_allclose(tr_centred[site]["value"], tr_plain[site]["value"], rtol=1e-5, atol=1e-5)
+    back = recentre(moved, centring, pivots, inverse=True)
+    for n in CENTRED_SITES:
+        np.testing.assert_allclose(back[n], params[n], rtol=1e-5, atol=1e-5)
+
+
+def test_centredness_is_the_share_of_the_prior_variance_the_data_remove():
+    """``c = 1 - var(z)``: 0.75 for draws of variance 0.25, 0 (clipped) for a prior-wide 2,
+    1 for a point, computed per (group, skill) over every leading axis (chains, draws)."""
+    from sloth_bayes.model import centredness
+
+    rng = np.random.default_rng(1)
+    draws = np.stack([0.5 * rng.standard_normal((4, 20000)), np.sqrt(2.0) * rng.standard_normal((4, 20000)),
+                      np.full((4, 20000), 3.0)], axis=-1)[..., None, :]  # (chains, draws, 1, 3)
+    np.testing.assert_allclose(centredness(draws), [[0.75, 0.0, 1.0]], atol=0.02)
