@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from functools import partial
 
 import arviz as az
 import jax
@@ -32,7 +33,6 @@ from .model import (
     ModelConfig,
     ModelData,
     centredness,
-    deviation_pivots,
     folds_loadings,
     learns_floor,
     recentre,
@@ -456,11 +456,20 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
 
     def recentred(draws):
         # the family offsets' centredness from the first half of the warm-up (partial_centring)
+        from numpyro.infer.util import constrain_fn
+
         centring.update({name: centredness(draws[name]) for name in CENTRED_SITES})
-        pivots = deviation_pivots(data)[0]
-        return ((data._replace(centring=centring), config),
-                lambda s: recentre(s, centring, pivots, jnp.exp),
-                lambda s: recentre(s, centring, pivots, inverse=True))
+        constrain = partial(constrain_fn, skills_model, (data, config), {"y": data.y},
+                            return_deterministic=True)
+
+        def forward(sites):  # unconstrained sites (any leading axes) -> the new coordinates
+            f = constrain
+            for _ in range(np.ndim(sites["z_coarse"]) - 2):
+                f = jax.vmap(f)
+            return {**sites, **recentre(f(sites), centring, data)}
+
+        return ((data._replace(centring=centring), config), forward,
+                lambda s: {**s, **recentre(s, centring, data, inverse=True)})
 
     mcmc = sample_nuts(
         skills_model, (data, config), {"y": data.y}, replace(sampler, chain_method=chain_method),

@@ -821,24 +821,64 @@ def scale_prior(scale, config: ModelConfig) -> dist.Distribution:
 CENTRED_SITES = {"z_coarse": "sigma_coarse", "z_sub": "sigma_sub"}
 
 
-def partial_centring(name: str, df: float | None, spread, c, shift=0.0):
+def partial_centring(name: str, df: float | None, spread, c):
     """Sample the standardised offsets ``z`` (..., G, K) of a spread ``sigma`` (..., K) in the
-    coordinates ``w = (sigma z + c shift) / sigma**(1 - c)`` and return ``z``. ``c = 0`` is the
-    non-centred form (``w = z``), ``c = 1`` the centred one (``w`` is the offset plus
-    ``shift``), values between interpolate (Papaspiliopoulos, Roberts and Skold 2007;
-    Gorinova, Moore and Hoffman 2020). The prior of ``z`` is the same for every ``c``: only
-    the coordinates NUTS moves in change. Why: a family the data pin has ``sigma z`` fixed, so
-    in the non-centred form ``z`` and ``sigma`` lie on a curved ridge (``z ~ 1 / sigma``) that
-    a diagonal mass cannot follow; centred it is straight. A family the data barely see is
-    a funnel in the centred form: its ``c`` stays near 0 (:func:`centredness`).
-    ``shift`` (..., G, K): what the data pin is the offset plus it (a coarse family's skills
-    at its covariate pivot: the offset plus the shared slopes times the pivot), so the
-    centred coordinate is that sum, not a ridge along the slopes."""
+    coordinates ``w = z * sigma**c`` and return ``z``. ``c = 0`` is the non-centred form (``w
+    = z``), ``c = 1`` the centred one (``w`` is the offset ``sigma z``), values between
+    interpolate (Papaspiliopoulos, Roberts and Skold 2007; Gorinova, Moore and Hoffman 2020).
+    The prior of ``z`` is the same for every ``c``: only the coordinates NUTS moves in
+    change. Why: a family the data pin has ``sigma z`` fixed, so in the non-centred form
+    ``z`` and ``sigma`` lie on a curved ridge (``z ~ 1 / sigma``) that a diagonal mass cannot
+    follow; centred it is straight. A family the data barely see is a funnel in the centred
+    form: its ``c`` stays near 0 (:func:`centredness`)."""
     if isinstance(c, float) and c == 0.0:
         return numpyro.sample(name, standard_prior(df))
-    scale, loc = spread**c, c * shift * spread ** (c - 1.0)
-    w = numpyro.sample(name, dist.StudentT(df, loc, scale) if df is not None else dist.Normal(loc, scale))
-    return (w - loc) / scale
+    scale = spread**c
+    w = numpyro.sample(name, dist.StudentT(df, 0.0, scale) if df is not None else dist.Normal(0.0, scale))
+    return w / scale
+
+
+def anchor_block(loadings, mask) -> jnp.ndarray:
+    """(..., K, K) the anchor benchmarks' loadings, row ``k`` the anchor of skill ``k``: unit
+    lower triangular (each anchor loads 1 on its skill, 0 on later ones)."""
+    rows = np.argmax(np.asarray(mask) == 2.0, axis=0)
+    return loadings[..., rows, :]
+
+
+def coarse_pivot_skills(data: "ModelData", slopes) -> jnp.ndarray:
+    """(..., C, K) the shared slopes' part of each coarse family's skills at its pivot
+    (:func:`deviation_pivots`)."""
+    return jnp.einsum("cd,...dk->...ck", jnp.asarray(deviation_pivots(data)[0], jnp.float32), slopes)
+
+
+def pinned_shift(alpha, pivot_skills, anchors):
+    """What the data add to a coarse family's efficiencies ``alpha`` (..., C, K) to give what
+    they pin: the family's anchor logits at its pivot, ``(alpha + pivot_skills) @ anchors^T``,
+    minus ``alpha`` (``anchors``: :func:`anchor_block`). Skill ``k``'s shift uses skills
+    ``< k`` only (the block is unit lower triangular)."""
+    return jnp.einsum("...ck,...jk->...cj", alpha + pivot_skills, anchors) - alpha
+
+
+def pinned_coarse_offsets(df: float | None, spread, c, pivot_skills, anchors):
+    """The coarse families' standardised offsets ``z`` (C, K), sampled (site ``z_coarse``) in
+    :func:`partial_centring`'s coordinates ``w = (alpha + c shift) / sigma**(1 - c)``, ``alpha =
+    sigma z``, with the :func:`pinned_shift`: centred (``c = 1``), ``w`` is the family's
+    anchor logit at its pivot, the quantity its models pin. Without the shift a family the
+    data pin moves along a ridge with the shared slopes (most families train every model on
+    one token count) and with the anchors' loadings on earlier skills (a rotation of the
+    skills: HellaSwag's loading on skill 1 moves phi's skill 3). The map ``w -> z`` is
+    triangular (skill by skill) with Jacobian ``prod sigma^-c``; its prior is ``z``'s."""
+    k = spread.shape[-1]
+    with numpyro.plate("coarse_family", c.shape[0], dim=-2), numpyro.plate("skill", k, dim=-1):
+        w = numpyro.sample("z_coarse", dist.ImproperUniform(constraints.real, (), ()))
+    v = w * spread ** (1.0 - c)  # = alpha + c * shift
+    alpha = []
+    for j in range(k):
+        shift = pivot_skills[..., j] + sum(anchors[j, i] * (alpha[i] + pivot_skills[..., i]) for i in range(j))
+        alpha.append(v[..., j] - c[..., j] * shift)
+    z = jnp.stack(alpha, -1) / spread
+    numpyro.factor("z_coarse_prior", jnp.sum(standard_prior(df).log_prob(z)) - jnp.sum(c * jnp.log(spread)))
+    return z
 
 
 def centredness(z_draws) -> np.ndarray:
@@ -852,22 +892,25 @@ def centredness(z_draws) -> np.ndarray:
     return np.clip(1.0 - z.reshape(-1, *z.shape[-2:]).var(axis=0), 0.0, 1.0).astype(np.float32)
 
 
-def recentre(sites: dict, centring: dict, pivots=None, spread=lambda v: v, inverse: bool = False) -> dict:
-    """``sites`` (site -> array, any leading batch axes) with each offset of
-    :data:`CENTRED_SITES` mapped from ``z`` to :func:`partial_centring`'s ``w`` (back with
-    ``inverse``), ``c = centring[site]``; the coarse offsets' shift is ``pivots @ slopes``
-    (``pivots`` (C, 3): :func:`deviation_pivots`; None: no shift). ``spread`` turns a spread
-    site's value into ``sigma``: ``jnp.exp`` on unconstrained values, the identity on
-    constrained ones."""
-    out = dict(sites)
-    for name, spread_name in CENTRED_SITES.items():
-        sigma, c = spread(sites[spread_name])[..., None, :], centring[name]
-        shift = 0.0
-        if name == "z_coarse" and pivots is not None:
-            shift = jnp.einsum("cd,...dk->...ck", jnp.asarray(pivots, jnp.float32), sites["slopes"])
-        scale, loc = sigma**c, c * shift * sigma ** (c - 1.0)
-        out[name] = (sites[name] - loc) / scale if inverse else sites[name] * scale + loc
-    return out
+def recentre(sites: dict, centring: dict, data: "ModelData", inverse: bool = False) -> dict:
+    """The offsets of :data:`CENTRED_SITES` in ``sites`` (constrained values of the model's
+    sites and ``loadings``, any leading batch axes) mapped from ``z`` to the sampled
+    coordinates ``w`` of :func:`partial_centring` (sub-families) and
+    :func:`pinned_coarse_offsets` (coarse families), or back with ``inverse``; ``c =
+    centring[site]``. Returns only the mapped sites."""
+    sigma, c = sites["sigma_sub"][..., None, :], centring["z_sub"]
+    z_sub = sites["z_sub"] * sigma**-c if inverse else sites["z_sub"] * sigma**c
+    sigma, c = sites["sigma_coarse"][..., None, :], centring["z_coarse"]
+    pivot = coarse_pivot_skills(data, sites["slopes"])
+    anchors = anchor_block(sites["loadings"], data.loading_mask)
+    if not inverse:
+        alpha = sigma * sites["z_coarse"]
+        return {"z_sub": z_sub, "z_coarse": (alpha + c * pinned_shift(alpha, pivot, anchors)) / sigma ** (1.0 - c)}
+    v, alpha = sites["z_coarse"] * sigma ** (1.0 - c), []
+    for j in range(v.shape[-1]):
+        shift = pivot[..., j] + sum(anchors[..., j, i, None] * (alpha[i] + pivot[..., i]) for i in range(j))
+        alpha.append(v[..., j] - c[..., j] * shift)
+    return {"z_sub": z_sub, "z_coarse": jnp.stack(alpha, -1) / sigma}
 
 
 def standard_prior(df: float | None) -> dist.Distribution:
@@ -1024,12 +1067,29 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         instruct_shift = numpyro.sample("instruct_shift", dist.Normal(0.0, config.instruct_scale))
         sigma_sub = numpyro.sample("sigma_sub", scale_prior(config.sub_scale, config))
         sigma_coarse = numpyro.sample("sigma_coarse", scale_prior(config.coarse_scale, config))
+    # Anchor a loads 1 on skill a (fixes the skill's scale and sign), 0 on later skills.
+    mask = data.loading_mask
+    n_free = int(np.sum(mask == 1.0))
+    with numpyro.plate("loading_free", n_free):
+        if folds_loadings(config):
+            # |x| with x ~ N(0, s) is exactly HalfNormal(s), sampled without a log transform:
+            # a loading near 0 crosses it freely, and two loadings that share a total (two
+            # correlated skills) lie on a straight ridge, not a curved one
+            raw = numpyro.sample("loadings_unfolded", dist.Normal(0.0, config.loading_scale))
+            free = numpyro.deterministic("loadings_free", jnp.abs(raw))
+        elif config.signed_loadings:
+            free = numpyro.sample("loadings_free", dist.Normal(0.0, config.loading_scale))
+        else:
+            free = numpyro.sample("loadings_free", dist.HalfNormal(config.loading_scale))
+    loadings = jnp.asarray(np.where(mask == 2.0, 1.0, 0.0)).at[np.nonzero(mask == 1.0)].set(free)
+    loadings = numpyro.deterministic("loadings", loadings)
     centring = {name: 0.0 for name in CENTRED_SITES} | (data.centring or {})
-    with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
-        z_coarse = partial_centring(
-            "z_coarse", config.efficiency_df, sigma_coarse, centring["z_coarse"],
-            jnp.asarray(deviation_pivots(data)[0], jnp.float32) @ slopes if data.centring else 0.0,
-        )
+    if data.centring:
+        z_coarse = pinned_coarse_offsets(config.efficiency_df, sigma_coarse, centring["z_coarse"],
+                                         coarse_pivot_skills(data, slopes), anchor_block(loadings, mask))
+    else:
+        with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
+            z_coarse = numpyro.sample("z_coarse", standard_prior(config.efficiency_df))
     # Centring the standardised offsets fixes the skills' location exactly (the benchmark
     # difficulties take it), instead of leaving a ridge that NUTS crosses slowly; the mean
     # direction of each z is then likelihood-free and mixes at no cost.
@@ -1086,22 +1146,6 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
             z_llm = numpyro.sample("z_llm", dist.Normal(0.0, 1.0))
         theta = theta + sigma_llm * _centre(z_llm)
 
-    # Anchor a loads 1 on skill a (fixes the skill's scale and sign), 0 on later skills.
-    mask = data.loading_mask
-    n_free = int(np.sum(mask == 1.0))
-    with numpyro.plate("loading_free", n_free):
-        if folds_loadings(config):
-            # |x| with x ~ N(0, s) is exactly HalfNormal(s), sampled without a log transform:
-            # a loading near 0 crosses it freely, and two loadings that share a total (two
-            # correlated skills) lie on a straight ridge, not a curved one
-            raw = numpyro.sample("loadings_unfolded", dist.Normal(0.0, config.loading_scale))
-            free = numpyro.deterministic("loadings_free", jnp.abs(raw))
-        elif config.signed_loadings:
-            free = numpyro.sample("loadings_free", dist.Normal(0.0, config.loading_scale))
-        else:
-            free = numpyro.sample("loadings_free", dist.HalfNormal(config.loading_scale))
-    loadings = jnp.asarray(np.where(mask == 2.0, 1.0, 0.0)).at[np.nonzero(mask == 1.0)].set(free)
-    loadings = numpyro.deterministic("loadings", loadings)
     with numpyro.plate("benchmark", n_bench):
         difficulty = numpyro.sample("difficulty", dist.Normal(0.0, config.difficulty_scale))
         sigma_bench = numpyro.sample("sigma_bench", scale_prior(config.bench_noise_scale, config))

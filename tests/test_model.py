@@ -505,37 +505,53 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
 
 
 def test_partial_centring_changes_the_coordinates_not_the_posterior():
-    """The family offsets sampled at centredness ``c`` (:func:`partial_centring`) are the same
-    posterior in other coordinates: at ``w = recentre(z)`` the log density is the non-centred
-    one minus the log Jacobian ``sum c log sigma`` (``dw/dz = sigma^c``), the efficiencies
-    are the same, and ``recentre(..., inverse=True)`` gives the ``z`` back."""
+    """The family offsets sampled at centredness ``c`` (:func:`partial_centring`,
+    :func:`pinned_coarse_offsets`) are the same posterior in other coordinates: at ``w =
+    recentre(z)`` the log density is the non-centred one minus the log Jacobian ``sum c log
+    sigma``, the efficiencies are the same, and ``recentre(..., inverse=True)`` gives the
+    ``z`` back. Fully centred, a coarse family's coordinate is its anchor logits at its
+    pivot: it stays put when the slopes and the anchors' loadings move and the efficiencies
+    move with them."""
     from numpyro.infer import Predictive
     from numpyro.infer.util import log_density
 
-    from sloth_bayes.model import CENTRED_SITES, ModelConfig, deviation_pivots, recentre, skills_model
+    from sloth_bayes.model import (CENTRED_SITES, ModelConfig, anchor_block, coarse_pivot_skills,
+                                   recentre, skills_model)
 
     config = ModelConfig(n_skills=2)
     data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1)
     params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
               if k != "y"}
+    latent = {k: v for k, v in params.items() if k not in ("alpha", "alpha_coarse", "loadings", "floor_lift",
+                                                           "link_power", "tokens_latent")}
+    latent["loadings_free"] = jnp.full_like(latent["loadings_free"], 0.6)  # the anchor's too
+    lp_plain, tr_plain = log_density(skills_model, (data, config), {"y": data.y}, latent)
+    params = {**latent, "loadings": tr_plain["loadings"]["value"]}
     rng = np.random.default_rng(0)
     centring = {n: rng.uniform(0.0, 1.0, np.shape(params[n])).astype(np.float32) for n in CENTRED_SITES}
-    pivots = deviation_pivots(data)[0]
-    assert np.abs(pivots).max() > 0.1  # the shift is exercised
-    moved = recentre(params, centring, pivots)
+    assert np.abs(coarse_pivot_skills(data, params["slopes"])).max() > 0.1  # the shifts are exercised
+    assert float(anchor_block(params["loadings"], data.loading_mask)[1, 0]) == pytest.approx(0.6)
+    moved = recentre(params, centring, data)
     assert not np.allclose(moved["z_coarse"], params["z_coarse"])
-    latent = [*CENTRED_SITES, *CENTRED_SITES.values(), "slopes"]
-    centred_data = data._replace(centring=centring)
-    lp_plain, tr_plain = log_density(skills_model, (data, config), {"y": data.y}, params)
-    lp_centred, tr_centred = log_density(skills_model, (centred_data, config), {"y": data.y},
-                                         {**params, **{k: moved[k] for k in latent}})
+    lp_centred, tr_centred = log_density(skills_model, (data._replace(centring=centring), config), {"y": data.y},
+                                         {**latent, **moved})
     log_jac = sum(float(np.sum(centring[n] * np.log(params[s])[None, :])) for n, s in CENTRED_SITES.items())
     np.testing.assert_allclose(float(lp_centred), float(lp_plain) - log_jac, rtol=1e-5)
     for site in ("alpha", "alpha_coarse"):
         np.testing.assert_allclose(tr_centred[site]["value"], tr_plain[site]["value"], rtol=1e-5, atol=1e-5)
-    back = recentre(moved, centring, pivots, inverse=True)
+    back = recentre({**params, **moved}, centring, data, inverse=True)
     for n in CENTRED_SITES:
         np.testing.assert_allclose(back[n], params[n], rtol=1e-5, atol=1e-5)
+    # fully centred: move the slopes and the anchor's loading, keep w: the anchor logits at
+    # the pivot (alpha + pivot @ slopes) @ anchors^T are unchanged
+    full = {n: np.ones_like(c) for n, c in centring.items()}
+    w = recentre(params, full, data)
+    other = {**params, "slopes": params["slopes"] + 0.3, "loadings": params["loadings"].at[1, 0].add(0.4)}
+    z2 = recentre({**other, **w}, full, data, inverse=True)["z_coarse"]
+    pinned = lambda p, z: ((p["sigma_coarse"] * z + coarse_pivot_skills(data, p["slopes"]))
+                           @ anchor_block(p["loadings"], data.loading_mask).T)
+    np.testing.assert_allclose(pinned(other, z2), pinned(params, params["z_coarse"]), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(z2, params["z_coarse"])
 
 
 def test_centredness_is_the_share_of_the_prior_variance_the_data_remove():
