@@ -16,7 +16,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from functools import partial
 
 import arviz as az
 import jax
@@ -35,6 +34,7 @@ from .model import (
     centredness,
     folds_loadings,
     learns_floor,
+    loadings_matrix,
     recentre,
     skills_model,
     token_group_labels,
@@ -435,6 +435,24 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
     return mcmc
 
 
+def _constrainer(config: ModelConfig, data: ModelData):
+    """Unconstrained sites (any leading axes) -> the constrained values :func:`recentre`
+    reads (spreads, slopes, the offsets and the ``loadings`` matrix): each site's bijection
+    (spreads: exp; loadings as :func:`skills_model` samples them), elementwise, without
+    running the model (an eager run of it costs ~200 small compilations)."""
+
+    def constrain(sites):
+        out = {n: sites[n] for n in (*CENTRED_SITES, "slopes")}
+        out |= {n: jnp.exp(sites[n]) for n in CENTRED_SITES.values()}
+        if folds_loadings(config):
+            free = jnp.abs(sites["loadings_unfolded"])
+        else:
+            free = sites["loadings_free"] if config.signed_loadings else jnp.exp(sites["loadings_free"])
+        return out | {"loadings": loadings_matrix(free, data.loading_mask)}
+
+    return constrain
+
+
 def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed, progress_bar=None):
     """Sample the posterior with NUTS from SVI-based starts. Returns (mcmc, info dict)."""
     if sampler.chain_method not in CHAIN_METHODS:
@@ -456,17 +474,11 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
 
     def recentred(draws):
         # the family offsets' centredness from the first half of the warm-up (partial_centring)
-        from numpyro.infer.util import constrain_fn
-
         centring.update({name: centredness(draws[name]) for name in CENTRED_SITES})
-        constrain = partial(constrain_fn, skills_model, (data, config), {"y": data.y},
-                            return_deterministic=True)
+        constrain = _constrainer(config, data)
 
         def forward(sites):  # unconstrained sites (any leading axes) -> the new coordinates
-            f = constrain
-            for _ in range(np.ndim(sites["z_coarse"]) - 2):
-                f = jax.vmap(f)
-            return {**sites, **recentre(f(sites), centring, data)}
+            return {**sites, **recentre(constrain(sites), centring, data)}
 
         return ((data._replace(centring=centring), config), forward,
                 lambda s: {**s, **recentre(s, centring, data, inverse=True)})

@@ -838,6 +838,14 @@ def partial_centring(name: str, df: float | None, spread, c):
     return w / scale
 
 
+def loadings_matrix(free, mask) -> jnp.ndarray:
+    """(..., J, K) loadings: the free ones (..., F) where ``mask`` is 1, 1 where it is 2 (an
+    anchor on its skill), 0 elsewhere."""
+    free = jnp.asarray(free)
+    out = jnp.broadcast_to(jnp.asarray(np.where(mask == 2.0, 1.0, 0.0), free.dtype), free.shape[:-1] + mask.shape)
+    return out.at[(..., *np.nonzero(mask == 1.0))].set(free)
+
+
 def anchor_block(loadings, mask) -> jnp.ndarray:
     """(..., K, K) the anchor benchmarks' loadings, row ``k`` the anchor of skill ``k``: unit
     lower triangular (each anchor loads 1 on its skill, 0 on later ones)."""
@@ -1081,8 +1089,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
             free = numpyro.sample("loadings_free", dist.Normal(0.0, config.loading_scale))
         else:
             free = numpyro.sample("loadings_free", dist.HalfNormal(config.loading_scale))
-    loadings = jnp.asarray(np.where(mask == 2.0, 1.0, 0.0)).at[np.nonzero(mask == 1.0)].set(free)
-    loadings = numpyro.deterministic("loadings", loadings)
+    loadings = numpyro.deterministic("loadings", loadings_matrix(free, mask))
     centring = {name: 0.0 for name in CENTRED_SITES} | (data.centring or {})
     if data.centring:
         z_coarse = pinned_coarse_offsets(config.efficiency_df, sigma_coarse, centring["z_coarse"],

@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 from sloth_bayes.inference import GLOBAL_SITES, _global_sites
 from sloth_bayes.model import ModelConfig
 
@@ -214,3 +216,29 @@ def test_sampler_settings_of_a_newer_version_load_with_a_warning_naming_the_opti
     with pytest.warns(UserWarning, match="pooled_rounds"):
         s = SamplerConfig.from_dict(newer)
     assert s == SamplerConfig(chains=3)
+
+
+@pytest.mark.parametrize("option", [{}, {"signed_loadings": False}, {"signed_loadings": False, "folded_loadings": False}])
+def test_the_recentring_constrainer_is_numpyros_constrain_fn(option):
+    """The adaptive centring maps the warm-up's unconstrained draws without running the
+    model; what it reads (spreads, slopes, offsets, the loadings matrix) must be what
+    NumPyro's ``constrain_fn`` gives, for every way the loadings are sampled."""
+    import jax
+    import numpy as np
+    from numpyro.infer.util import constrain_fn
+
+    from sloth_bayes.inference import _constrainer, _unconstrained_prototype
+    from sloth_bayes.model import ModelConfig, skills_model
+    from sloth_bayes.simulate import prepare_design, synthetic_design
+
+    config = ModelConfig(n_skills=2, **option)
+    data = prepare_design(synthetic_design(4, seed=0), config).data
+    proto = _unconstrained_prototype(skills_model, (data, config), {"y": None})
+    rng = np.random.default_rng(0)
+    sites = {k: rng.normal(size=np.shape(v)).astype(np.float32) for k, v in proto.items()}
+    want = constrain_fn(skills_model, (data, config), {"y": None}, sites, return_deterministic=True)
+    got = _constrainer(config, data)(sites)
+    for k, v in got.items():
+        np.testing.assert_allclose(v, want[k], rtol=1e-6, err_msg=k)
+    batched = _constrainer(config, data)(jax.tree.map(lambda v: np.stack([v, v]), sites))
+    np.testing.assert_allclose(batched["loadings"][1], want["loadings"], rtol=1e-6)
