@@ -867,6 +867,17 @@ def pinned_shift(alpha, pivot_skills, anchors):
     return jnp.einsum("...ck,...jk->...cj", alpha + pivot_skills, anchors) - alpha
 
 
+def unpin(v, c, pivot_skills, anchors):
+    """The efficiencies ``alpha`` (..., C, K) from ``v = alpha + c * pinned_shift(alpha)``:
+    solved skill by skill (skill ``k``'s shift uses skills ``< k`` only)."""
+    alpha = []
+    for j in range(v.shape[-1]):
+        shift = pivot_skills[..., j] + sum(anchors[..., j, i, None] * (alpha[i] + pivot_skills[..., i])
+                                           for i in range(j))
+        alpha.append(v[..., j] - c[..., j] * shift)
+    return jnp.stack(alpha, -1)
+
+
 def pinned_coarse_offsets(df: float | None, spread, c, pivot_skills, anchors):
     """The coarse families' standardised offsets ``z`` (C, K), sampled (site ``z_coarse``) in
     :func:`partial_centring`'s coordinates ``w = (alpha + c shift) / sigma**(1 - c)``, ``alpha =
@@ -879,12 +890,7 @@ def pinned_coarse_offsets(df: float | None, spread, c, pivot_skills, anchors):
     k = spread.shape[-1]
     with numpyro.plate("coarse_family", c.shape[0], dim=-2), numpyro.plate("skill", k, dim=-1):
         w = numpyro.sample("z_coarse", dist.ImproperUniform(constraints.real, (), ()))
-    v = w * spread ** (1.0 - c)  # = alpha + c * shift
-    alpha = []
-    for j in range(k):
-        shift = pivot_skills[..., j] + sum(anchors[j, i] * (alpha[i] + pivot_skills[..., i]) for i in range(j))
-        alpha.append(v[..., j] - c[..., j] * shift)
-    z = jnp.stack(alpha, -1) / spread
+    z = unpin(w * spread ** (1.0 - c), c, pivot_skills, anchors) / spread
     numpyro.factor("z_coarse_prior", jnp.sum(standard_prior(df).log_prob(z)) - jnp.sum(c * jnp.log(spread)))
     return z
 
@@ -914,11 +920,7 @@ def recentre(sites: dict, centring: dict, data: "ModelData", inverse: bool = Fal
     if not inverse:
         alpha = sigma * sites["z_coarse"]
         return {"z_sub": z_sub, "z_coarse": (alpha + c * pinned_shift(alpha, pivot, anchors)) / sigma ** (1.0 - c)}
-    v, alpha = sites["z_coarse"] * sigma ** (1.0 - c), []
-    for j in range(v.shape[-1]):
-        shift = pivot[..., j] + sum(anchors[..., j, i, None] * (alpha[i] + pivot[..., i]) for i in range(j))
-        alpha.append(v[..., j] - c[..., j] * shift)
-    return {"z_sub": z_sub, "z_coarse": jnp.stack(alpha, -1) / sigma}
+    return {"z_sub": z_sub, "z_coarse": unpin(sites["z_coarse"] * sigma ** (1.0 - c), c, pivot, anchors) / sigma}
 
 
 def standard_prior(df: float | None) -> dist.Distribution:
