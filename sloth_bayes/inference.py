@@ -427,10 +427,9 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
             potential = layout.potential_fn(model, args, kwargs)
         kernel, warmup = nuts(pooled_inverse_mass(z, layout.dense_mass)), warmup - warmup // 2
     else:
-        kernel, reparam = nuts(), None
-    postprocess = layout.postprocess_fn(model, args, kwargs)
-    if reparam is not None:
-        postprocess = (lambda f: lambda z: back(f(z)))(postprocess)
+        kernel, reparam = nuts(), None  # no second half: the coordinates never change
+    post = layout.postprocess_fn(model, args, kwargs)
+    postprocess = post if reparam is None else (lambda z: back(post(z)))
     mcmc = mcmc_of(kernel, warmup, sampler.draws, postprocess)
     mcmc.run(key, init_params=init, extra_fields=NUTS_FIELDS)
     return mcmc
