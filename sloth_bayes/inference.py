@@ -107,7 +107,7 @@ class SamplerConfig:
     the warm-up and the sampling (:func:`sample_nuts`); backtest and SBC folds
     (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore it.
     ``adaptive_centring`` (with the pooled warm-up): from the midpoint of the warm-up the
-    family offsets are sampled partially centred (:func:`~sloth_bayes.model.partial_centring`),
+    family offsets are sampled partially centred (:func:`~sloth_bayes.model.pinned_offsets`),
     each with the centredness its first-half draws show (:func:`~sloth_bayes.model.centredness`):
     the same posterior, in coordinates where the offsets the data pin are not a curved ridge
     with their spread. Full table, 4 x 1000, seeds 0-6 (stop 36): max R-hat 1.008-1.012 ->
@@ -473,7 +473,7 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
     centring = {}
 
     def recentred(draws):
-        # the family offsets' centredness from the first half of the warm-up (partial_centring)
+        # the family offsets' centredness from the first half of the warm-up (pinned_offsets)
         centring.update({name: centredness(draws[name]) for name in CENTRED_SITES})
         constrain = _constrainer(config, data)
 

@@ -467,7 +467,7 @@ class ModelData(NamedTuple):
     # the data above
     frame: tuple | None = None
     step: np.ndarray | None = None  # (J,) rounding step of each benchmark's scores (0: exact)
-    # site -> centredness (G, K) in [0, 1] of the family offsets (partial_centring; keys of
+    # site -> centredness (G, K) in [0, 1] of the family offsets (pinned_offsets; keys of
     # CENTRED_SITES); None: non-centred
     centring: dict | None = None
 
@@ -817,25 +817,8 @@ def scale_prior(scale, config: ModelConfig) -> dist.Distribution:
     return dist.HalfNormal(scale)
 
 
-#: The standardised family offsets and the spread each one scales (:func:`partial_centring`).
+#: The standardised family offsets and the spread each one scales (:func:`pinned_offsets`).
 CENTRED_SITES = {"z_coarse": "sigma_coarse", "z_sub": "sigma_sub"}
-
-
-def partial_centring(name: str, df: float | None, spread, c):
-    """Sample the standardised offsets ``z`` (..., G, K) of a spread ``sigma`` (..., K) in the
-    coordinates ``w = z * sigma**c`` and return ``z``. ``c = 0`` is the non-centred form (``w
-    = z``), ``c = 1`` the centred one (``w`` is the offset ``sigma z``), values between
-    interpolate (Papaspiliopoulos, Roberts and Skold 2007; Gorinova, Moore and Hoffman 2020).
-    The prior of ``z`` is the same for every ``c``: only the coordinates NUTS moves in
-    change. Why: a family the data pin has ``sigma z`` fixed, so in the non-centred form
-    ``z`` and ``sigma`` lie on a curved ridge (``z ~ 1 / sigma``) that a diagonal mass cannot
-    follow; centred it is straight. A family the data barely see is a funnel in the centred
-    form: its ``c`` stays near 0 (:func:`centredness`)."""
-    if isinstance(c, float) and c == 0.0:
-        return numpyro.sample(name, standard_prior(df))
-    scale = spread**c
-    w = numpyro.sample(name, dist.StudentT(df, 0.0, scale) if df is not None else dist.Normal(0.0, scale))
-    return w / scale
 
 
 def loadings_matrix(free, mask) -> jnp.ndarray:
@@ -859,6 +842,18 @@ def coarse_pivot_skills(data: "ModelData", slopes) -> jnp.ndarray:
     return jnp.einsum("cd,...dk->...ck", jnp.asarray(deviation_pivots(data)[0], jnp.float32), slopes)
 
 
+def sub_pivot_skills(data: "ModelData", slopes) -> jnp.ndarray:
+    """(..., S, K) the shared slopes' part of each sub-family's skills at its own pivot (the
+    mean covariates of its LLMs in the likelihood) beyond its coarse family's pivot: what a
+    sub-family's offset adds to pin its own models (0 for a sub-family without any)."""
+    w = _family_weights(data, np.asarray(data.sub), data.sub_coarse.shape[0]).astype(float)
+    count = w.sum(0)[:, None]
+    x = np.asarray(data.x_fill, float)
+    own = (w.T @ x) / np.maximum(count, 1.0)
+    diff = np.where(count > 0, own - deviation_pivots(data)[0][np.asarray(data.sub_coarse)], 0.0)
+    return jnp.einsum("sd,...dk->...sk", jnp.asarray(diff, jnp.float32), slopes)
+
+
 def pinned_shift(alpha, pivot_skills, anchors):
     """What the data add to a coarse family's efficiencies ``alpha`` (..., C, K) to give what
     they pin: the family's anchor logits at its pivot, ``(alpha + pivot_skills) @ anchors^T``,
@@ -878,25 +873,34 @@ def unpin(v, c, pivot_skills, anchors):
     return jnp.stack(alpha, -1)
 
 
-def pinned_coarse_offsets(df: float | None, spread, c, pivot_skills, anchors):
-    """The coarse families' standardised offsets ``z`` (C, K), sampled (site ``z_coarse``) in
-    :func:`partial_centring`'s coordinates ``w = (alpha + c shift) / sigma**(1 - c)``, ``alpha =
-    sigma z``, with the :func:`pinned_shift`: centred (``c = 1``), ``w`` is the family's
-    anchor logit at its pivot, the quantity its models pin. Without the shift a family the
-    data pin moves along a ridge with the shared slopes (most families train every model on
-    one token count) and with the anchors' loadings on earlier skills (a rotation of the
-    skills: HellaSwag's loading on skill 1 moves phi's skill 3). The map ``w -> z`` is
-    triangular (skill by skill) with Jacobian ``prod sigma^-c``; its prior is ``z``'s."""
+def pinned_offsets(name: str, plate: str, df: float | None, spread, c, pivot_skills, anchors):
+    """Standardised family offsets ``z`` (G, K) of a spread ``sigma`` (K,), sampled (site
+    ``name``, plate ``plate``) in the coordinates ``w = (alpha + c shift) / sigma**(1 - c)``,
+    ``alpha = sigma z``, ``shift`` the :func:`pinned_shift`, ``c`` (G, K) in [0, 1].
+
+    ``c = 0`` is the non-centred form (``w = z``); ``c = 1`` the centred one, where ``w`` is
+    what the family's models pin: its anchor logits at its pivot (a coarse family:
+    :func:`coarse_pivot_skills`; a sub-family, whose offset is relative to its coarse
+    family's: :func:`sub_pivot_skills`); values between interpolate (Papaspiliopoulos, Roberts
+    and Skold 2007; Gorinova, Moore and Hoffman 2020). The prior of ``z`` is the same for every
+    ``c``: only the coordinates NUTS moves in change. Why: a family the data pin has its anchor
+    logits fixed, so in the non-centred form ``z`` and ``sigma`` lie on a curved ridge (``z ~ 1
+    / sigma``) that a diagonal mass cannot follow, and so do ``z`` and the shared slopes (most
+    families train every model on one token count) and ``z`` and the anchors' loadings on
+    earlier skills (a rotation of the skills: HellaSwag's loading on skill 1 moves phi's skill
+    3); centred, each is straight or gone. A family the data barely see is a funnel in the
+    centred form: its ``c`` stays near 0 (:func:`centredness`). The map ``w -> z`` is
+    triangular (skill by skill) with Jacobian ``prod sigma^-c``."""
     k = spread.shape[-1]
-    with numpyro.plate("coarse_family", c.shape[0], dim=-2), numpyro.plate("skill", k, dim=-1):
-        w = numpyro.sample("z_coarse", dist.ImproperUniform(constraints.real, (), ()))
+    with numpyro.plate(plate, c.shape[0], dim=-2), numpyro.plate("skill", k, dim=-1):
+        w = numpyro.sample(name, dist.ImproperUniform(constraints.real, (), ()))
     z = unpin(w * spread ** (1.0 - c), c, pivot_skills, anchors) / spread
-    numpyro.factor("z_coarse_prior", jnp.sum(standard_prior(df).log_prob(z)) - jnp.sum(c * jnp.log(spread)))
+    numpyro.factor(f"{name}_prior", jnp.sum(standard_prior(df).log_prob(z)) - jnp.sum(c * jnp.log(spread)))
     return z
 
 
 def centredness(z_draws) -> np.ndarray:
-    """``c`` (G, K) for :func:`partial_centring` from posterior draws (..., G, K) of the
+    """``c`` (G, K) for :func:`pinned_offsets` from posterior draws (..., G, K) of the
     non-centred ``z``: ``1 - var(z)``, clipped to [0, 1]. For normal offsets this is the
     optimal ``c`` (the share of an offset's prior variance that the data remove:
     ``sigma^2 / (sigma^2 + s^2)``, ``s`` the data's standard error of the offset, since
@@ -909,18 +913,19 @@ def centredness(z_draws) -> np.ndarray:
 def recentre(sites: dict, centring: dict, data: "ModelData", inverse: bool = False) -> dict:
     """The offsets of :data:`CENTRED_SITES` in ``sites`` (constrained values of the model's
     sites and ``loadings``, any leading batch axes) mapped from ``z`` to the sampled
-    coordinates ``w`` of :func:`partial_centring` (sub-families) and
-    :func:`pinned_coarse_offsets` (coarse families), or back with ``inverse``; ``c =
+    coordinates ``w`` of :func:`pinned_offsets`, or back with ``inverse``; ``c =
     centring[site]``. Returns only the mapped sites."""
-    sigma, c = sites["sigma_sub"][..., None, :], centring["z_sub"]
-    z_sub = sites["z_sub"] * sigma**-c if inverse else sites["z_sub"] * sigma**c
-    sigma, c = sites["sigma_coarse"][..., None, :], centring["z_coarse"]
-    pivot = coarse_pivot_skills(data, sites["slopes"])
     anchors = anchor_block(sites["loadings"], data.loading_mask)
-    if not inverse:
-        alpha = sigma * sites["z_coarse"]
-        return {"z_sub": z_sub, "z_coarse": (alpha + c * pinned_shift(alpha, pivot, anchors)) / sigma ** (1.0 - c)}
-    return {"z_sub": z_sub, "z_coarse": unpin(sites["z_coarse"] * sigma ** (1.0 - c), c, pivot, anchors) / sigma}
+    out = {}
+    for name, pivot in (("z_coarse", coarse_pivot_skills(data, sites["slopes"])),
+                        ("z_sub", sub_pivot_skills(data, sites["slopes"]))):
+        sigma, c = sites[CENTRED_SITES[name]][..., None, :], centring[name]
+        if inverse:
+            out[name] = unpin(sites[name] * sigma ** (1.0 - c), c, pivot, anchors) / sigma
+        else:
+            alpha = sigma * sites[name]
+            out[name] = (alpha + c * pinned_shift(alpha, pivot, anchors)) / sigma ** (1.0 - c)
+    return out
 
 
 def standard_prior(df: float | None) -> dist.Distribution:
@@ -1026,14 +1031,17 @@ def deviation_term(dx, dev, knee=None, low=0.0, high=0.0):
     return (deviation_distance(dx[..., :n_dev], knee, low, high)[..., None] * dev).sum(-2)
 
 
-def _family_weights(data: ModelData) -> np.ndarray:
-    """(N, C) True where an LLM with a cell in the likelihood belongs to a coarse family."""
+def _family_weights(data: ModelData, group=None, n_groups=None) -> np.ndarray:
+    """(N, G) True where an LLM with a cell in the likelihood belongs to a group: its coarse
+    family (default), or ``group`` (N,) of ``n_groups`` (e.g. its sub-family)."""
     n_llm = np.shape(data.size_z)[0]
+    group = np.asarray(data.coarse) if group is None else group
+    n_groups = data.n_coarse if n_groups is None else n_groups
     rows = np.asarray(data.obs_row)
     in_lik = np.ones(rows.shape[0], bool) if data.cell_mask is None else np.asarray(data.cell_mask, bool)
     seen = np.zeros(n_llm, bool)
     seen[rows[in_lik]] = True  # the LLM is in the likelihood
-    return (np.asarray(data.coarse)[:, None] == np.arange(data.n_coarse)[None, :]) & seen[:, None]
+    return (group[:, None] == np.arange(n_groups)[None, :]) & seen[:, None]
 
 
 def _pivots(data: ModelData) -> np.ndarray:
@@ -1094,8 +1102,8 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     loadings = numpyro.deterministic("loadings", loadings_matrix(free, mask))
     centring = {name: 0.0 for name in CENTRED_SITES} | (data.centring or {})
     if data.centring:
-        z_coarse = pinned_coarse_offsets(config.efficiency_df, sigma_coarse, centring["z_coarse"],
-                                         coarse_pivot_skills(data, slopes), anchor_block(loadings, mask))
+        z_coarse = pinned_offsets("z_coarse", "coarse_family", config.efficiency_df, sigma_coarse,
+                                  centring["z_coarse"], coarse_pivot_skills(data, slopes), anchor_block(loadings, mask))
     else:
         with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
             z_coarse = numpyro.sample("z_coarse", standard_prior(config.efficiency_df))
@@ -1107,8 +1115,12 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
         chol = numpyro.sample("efficiency_chol", dist.LKJCholesky(k, concentration=2.0))
         z_coarse = z_coarse @ chol.T
     alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * z_coarse)
-    with numpyro.plate("family", n_sub, dim=-2), skill:
-        z_sub = partial_centring("z_sub", config.efficiency_df, sigma_sub, centring["z_sub"])
+    if data.centring:
+        z_sub = pinned_offsets("z_sub", "family", config.efficiency_df, sigma_sub, centring["z_sub"],
+                               sub_pivot_skills(data, slopes), anchor_block(loadings, mask))
+    else:
+        with numpyro.plate("family", n_sub, dim=-2), skill:
+            z_sub = numpyro.sample("z_sub", standard_prior(config.efficiency_df))
     alpha = numpyro.deterministic(
         "alpha", alpha_coarse[data.sub_coarse] + sigma_sub * _centre(z_sub)
     )

@@ -412,9 +412,9 @@ def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_optio
     assert ModelConfig.from_dict({"n_skills": 1}).rounded_scores is False
 
 
-def _two_families(config, sizes=(1.0, 2.0, 4.0) * 2, tokens=(1.0,) * 6, seed=0):
-    """Model data of a toy table: two families of three LLMs, four benchmarks (MMLU and GSM8K
-    the anchors), scores uniform in [0.3, 0.6]."""
+def _two_families(config, sizes=(1.0, 2.0, 4.0) * 2, tokens=(1.0,) * 6, seed=0, subs=None):
+    """Model data of a toy table: two families of three LLMs (sub-families ``subs``, default
+    one per family), four benchmarks (MMLU and GSM8K the anchors), scores uniform in [0.3, 0.6]."""
     import pandas as pd
 
     from sloth_bayes.data import validate_table
@@ -425,7 +425,7 @@ def _two_families(config, sizes=(1.0, 2.0, 4.0) * 2, tokens=(1.0,) * 6, seed=0):
         {
             "Model": [f"m{i}" for i in range(6)],
             "Family": ["a"] * 3 + ["b"] * 3,
-            "Family2": ["a"] * 3 + ["b"] * 3,
+            "Family2": list(subs or ["a"] * 3 + ["b"] * 3),
             "Instruct": [False] * 6,
             "#Params (B)": list(sizes),
             "Pretraining Data Size (T)": list(tokens),
@@ -491,7 +491,8 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
     from sloth_bayes.model import ModelConfig, deviation_term, skills_model
 
     config = ModelConfig(n_skills=2)
-    data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1)
+    data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1,
+                         subs=["a", "a", "a-chat", "b", "b", "b"])
     params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
               if k != "y"}
     dens = [float(log_density(skills_model, (data, replace(config, deviation_knee=knee)), {"y": data.y}, params)[0])
@@ -505,21 +506,22 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
 
 
 def test_partial_centring_changes_the_coordinates_not_the_posterior():
-    """The family offsets sampled at centredness ``c`` (:func:`partial_centring`,
-    :func:`pinned_coarse_offsets`) are the same posterior in other coordinates: at ``w =
+    """The family offsets sampled at centredness ``c`` (:func:`pinned_offsets`) are the same
+    posterior in other coordinates: at ``w =
     recentre(z)`` the log density is the non-centred one minus the log Jacobian ``sum c log
     sigma``, the efficiencies are the same, and ``recentre(..., inverse=True)`` gives the
     ``z`` back. Fully centred, a coarse family's coordinate is its anchor logits at its
-    pivot: it stays put when the slopes and the anchors' loadings move and the efficiencies
-    move with them."""
+    pivot, a sub-family's its offset's anchor logits at its own pivot: they stay put when the
+    slopes and the anchors' loadings move and the efficiencies move with them."""
     from numpyro.infer import Predictive
     from numpyro.infer.util import log_density
 
     from sloth_bayes.model import (CENTRED_SITES, ModelConfig, anchor_block, coarse_pivot_skills,
-                                   recentre, skills_model)
+                                   recentre, skills_model, sub_pivot_skills)
 
     config = ModelConfig(n_skills=2)
-    data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1)
+    data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1,
+                         subs=["a", "a", "a-chat", "b", "b", "b"])
     params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
               if k != "y"}
     latent = {k: v for k, v in params.items() if k not in ("alpha", "alpha_coarse", "loadings", "floor_lift",
@@ -547,11 +549,13 @@ def test_partial_centring_changes_the_coordinates_not_the_posterior():
     full = {n: np.ones_like(c) for n, c in centring.items()}
     w = recentre(params, full, data)
     other = {**params, "slopes": params["slopes"] + 0.3, "loadings": params["loadings"].at[1, 0].add(0.4)}
-    z2 = recentre({**other, **w}, full, data, inverse=True)["z_coarse"]
-    pinned = lambda p, z: ((p["sigma_coarse"] * z + coarse_pivot_skills(data, p["slopes"]))
-                           @ anchor_block(p["loadings"], data.loading_mask).T)
-    np.testing.assert_allclose(pinned(other, z2), pinned(params, params["z_coarse"]), rtol=1e-5, atol=1e-5)
-    assert not np.allclose(z2, params["z_coarse"])
+    z2 = recentre({**other, **w}, full, data, inverse=True)
+    for name, pivot in (("z_coarse", coarse_pivot_skills), ("z_sub", sub_pivot_skills)):
+        pinned = lambda p, z: ((p[CENTRED_SITES[name]] * z + pivot(data, p["slopes"]))
+                               @ anchor_block(p["loadings"], data.loading_mask).T)
+        np.testing.assert_allclose(pinned(other, z2[name]), pinned(params, params[name]), rtol=1e-5, atol=1e-5)
+        assert not np.allclose(z2[name], params[name])
+    assert np.abs(sub_pivot_skills(data, params["slopes"])).max() > 0.1  # a sub-family off its coarse pivot
 
 
 def test_centredness_is_the_share_of_the_prior_variance_the_data_remove():
