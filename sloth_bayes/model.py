@@ -855,15 +855,16 @@ def sub_pivot_skills(data: "ModelData", slopes) -> jnp.ndarray:
 
 
 def pinned_shift(alpha, pivot_skills, anchors):
-    """What the data add to a coarse family's efficiencies ``alpha`` (..., C, K) to give what
-    they pin: the family's anchor logits at its pivot, ``(alpha + pivot_skills) @ anchors^T``,
+    """What the data add to family offsets ``alpha`` (..., G, K) (coarse efficiencies, or
+    sub-family offsets from them) to give what they pin: the offsets' anchor logits at the
+    family's pivot, ``(alpha + pivot_skills) @ anchors^T``,
     minus ``alpha`` (``anchors``: :func:`anchor_block`). Skill ``k``'s shift uses skills
     ``< k`` only (the block is unit lower triangular)."""
     return jnp.einsum("...ck,...jk->...cj", alpha + pivot_skills, anchors) - alpha
 
 
 def unpin(v, c, pivot_skills, anchors):
-    """The efficiencies ``alpha`` (..., C, K) from ``v = alpha + c * pinned_shift(alpha)``:
+    """The offsets ``alpha`` (..., G, K) from ``v = alpha + c * pinned_shift(alpha)``:
     solved skill by skill (skill ``k``'s shift uses skills ``< k`` only)."""
     alpha = []
     for j in range(v.shape[-1]):
