@@ -846,11 +846,10 @@ def sub_pivot_skills(data: "ModelData", slopes) -> jnp.ndarray:
     """(..., S, K) the shared slopes' part of each sub-family's skills at its own pivot (the
     mean covariates of its LLMs in the likelihood) beyond its coarse family's pivot: what a
     sub-family's offset adds to pin its own models (0 for a sub-family without any)."""
-    w = _family_weights(data, np.asarray(data.sub), data.sub_coarse.shape[0]).astype(float)
-    count = w.sum(0)[:, None]
-    x = np.asarray(data.x_fill, float)
-    own = (w.T @ x) / np.maximum(count, 1.0)
-    diff = np.where(count > 0, own - deviation_pivots(data)[0][np.asarray(data.sub_coarse)], 0.0)
+    sub, n_sub = np.asarray(data.sub), data.sub_coarse.shape[0]
+    seen = _family_weights(data, sub, n_sub).any(0)[:, None]
+    own = _pivots(data, sub, n_sub)
+    diff = np.where(seen, own - deviation_pivots(data)[0][np.asarray(data.sub_coarse)], 0.0)
     return jnp.einsum("sd,...dk->...sk", jnp.asarray(diff, jnp.float32), slopes)
 
 
@@ -1045,11 +1044,12 @@ def _family_weights(data: ModelData, group=None, n_groups=None) -> np.ndarray:
     return (group[:, None] == np.arange(n_groups)[None, :]) & seen[:, None]
 
 
-def _pivots(data: ModelData) -> np.ndarray:
+def _pivots(data: ModelData, group=None, n_groups=None) -> np.ndarray:
     """(C, 3) mean ``x_fill`` of each coarse family's LLMs with a cell in the likelihood (0 for
     a family without any, e.g. held out by a backtest mask): :func:`family_centres` of the
-    model's arrays. NumPy: the mask is data, so this is computed once, not per gradient."""
-    w = _family_weights(data).astype(float)
+    model's arrays; of other groups with ``group`` / ``n_groups`` (:func:`_family_weights`).
+    NumPy: the mask is data, so this is computed once, not per gradient."""
+    w = _family_weights(data, group, n_groups).astype(float)
     count = w.sum(0)[:, None]
     return np.where(count > 0, (w.T @ np.asarray(data.x_fill, float)) / np.maximum(count, 1.0), 0.0)
 
