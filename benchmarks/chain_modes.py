@@ -1,6 +1,6 @@
 """Does the posterior have more than one mode? Chains started apart, and saved fits compared.
 
-    SLOTH_BAYES_DATA=leaderboard_v2.csv python benchmarks/chain_modes.py --seed 6 [--out fit.nc]
+    SLOTH_BAYES_DATA=leaderboard_v2.csv python benchmarks/chain_modes.py --seed 6 [--option NAME=VALUE] [--out fit.nc]
     python benchmarks/chain_modes.py --fits fit_a.nc fit_b.nc ...
 
 Every chain of a default fit starts near the best of the SVI restarts (``svi_init``,
@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="save the fit (netCDF)")
     p.add_argument("--fits", nargs="+", default=None, help="saved fits to compare instead")
+    p.add_argument("--option", action="append", help="model option NAME=VALUE (as `sloth-bayes fit`)")
     args = p.parse_args(argv)
     import arviz as az
 
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
     numpyro.set_host_device_count(4)
     from sloth_bayes import SlothBayes
     from sloth_bayes import inference as inf
+    from sloth_bayes.cli import model_config
     from sloth_bayes.diagnostics import convergence_report
 
     def every_restart(data, config, key, restarts, steps):  # svi_init without picking the best
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
 
     # run_nuts looks both up in the module: the only two steps that differ from a default fit
     inf.svi_init, inf.chain_inits = every_restart, one_restart_per_chain
-    model = SlothBayes(adaptive_centring=False).fit(pd.read_csv(args.data), seed=args.seed, progress_bar=False)
+    model = SlothBayes(config=model_config(args.option), adaptive_centring=False).fit(pd.read_csv(args.data), seed=args.seed, progress_bar=False)
     _print_fit(f"seed {args.seed}, chains apart", model.idata_)
     report = convergence_report(model.idata_)
     print(f"max R-hat {report.max_rhat:.3f} at {report.max_rhat_parameter}")

@@ -234,7 +234,7 @@ def config_of(idata) -> ModelConfig:
 
 def anchor_rows_of(idata, enc: Encoding) -> np.ndarray | None:
     """The fit's :func:`~sloth_bayes.model.profile_anchor_rows`, from its stored config."""
-    mask = loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors))
+    mask = loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors), enc.pure_anchors)
     return profile_anchor_rows(mask, config_of(idata))
 
 

@@ -348,6 +348,7 @@ class ModelConfig:
     efficiency_df: float | None = 4.0
     deviation_df: float | None = None
     rounded_scores: bool = True
+    pure_anchors: bool = False
 
     def __post_init__(self):
         for name, allowed in (
@@ -433,6 +434,9 @@ class Encoding:
     # Step each benchmark's training scores were rounded to (:func:`data.rounding_step`; 0:
     # exact); empty in fits saved before scores were read as rounded.
     score_step: list[float] = field(default_factory=list)
+    # Each anchor loads on its own skill only (``ModelConfig.pure_anchors``); False in fits
+    # saved before the option (lower triangular).
+    pure_anchors: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -494,14 +498,16 @@ def folds_loadings(config: ModelConfig) -> bool:
     return config.folded_loadings and not config.signed_loadings
 
 
-def loading_mask(benchmarks: list[str], anchors: list[str], k: int) -> np.ndarray:
+def loading_mask(benchmarks: list[str], anchors: list[str], k: int, pure: bool = False) -> np.ndarray:
     """Loading pattern: 1 = free, 0 = fixed at 0, 2 = fixed at 1.
 
     The a-th anchor benchmark loads exactly 1 on skill ``a`` (the skill's unit and sign: more
-    skill, higher anchor score) and 0 on later skills (lower-triangular: no rotation left).
+    skill, higher anchor score) and 0 on later skills (lower-triangular), or with ``pure`` on
+    every other skill (each skill is its anchor's logit: see ``ModelConfig.pure_anchors``).
     """
     mask = np.ones((len(benchmarks), k))
     for a, name in enumerate(anchors):
+        mask[benchmarks.index(name), :] = 0.0 if pure else mask[benchmarks.index(name), :]
         mask[benchmarks.index(name), a] = 2.0
         mask[benchmarks.index(name), a + 1 :] = 0.0
     return mask
@@ -539,6 +545,7 @@ def make_encoding(table: pd.DataFrame, bench_meta: pd.DataFrame, config: ModelCo
         floor_learned=[str(a) in config.floor_lift for a in bench_meta.get("answer", [""] * len(benchmarks))],
         score_step=[rounding_step(table[b]) if b in table else 0.0 for b in benchmarks],
         anchors=_pick_anchors(benchmarks, config.n_skills, config.anchors),
+        pure_anchors=config.pure_anchors,
         size_loc=size_loc,
         size_scale=size_scale,
         tokens_loc=tokens_loc,
@@ -677,7 +684,7 @@ def encode(table: pd.DataFrame, enc: Encoding, n_skills: int) -> ModelData:
         x_fill=np.stack([size_z, t_fill, size_z * t_fill], axis=-1),
         floor=np.array(enc.floor),
         inv_items=inv_items,
-        loading_mask=loading_mask(enc.benchmarks, enc.anchors, n_skills),
+        loading_mask=loading_mask(enc.benchmarks, enc.anchors, n_skills, enc.pure_anchors),
         obs_row=rows,
         obs_col=cols,
         y=y[rows, cols],
