@@ -65,8 +65,13 @@ def encoding_of(idata) -> Encoding:
 
 
 def flat_draws(idata, name: str) -> np.ndarray:
-    """Posterior draws of ``name`` with chain and draw merged into a leading sample axis."""
+    """Posterior draws of ``name`` with chain and draw merged into a leading sample axis. A
+    family profile's entries (dim ``profiled_benchmark``: no anchors) come on every
+    benchmark, 0 where it has none, as fits saved before stop 37 stored them."""
     da = idata.posterior[name]
+    if "profiled_benchmark" in da.dims:
+        da = da.rename(profiled_benchmark="benchmark").reindex(
+            benchmark=idata.posterior["benchmark"].values, fill_value=0.0)
     return da.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
 
 
@@ -133,6 +138,10 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     if has_dev:
         dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
         knee = deviation_knee(config)
+    def new_sub(sub):  # a new sub-family's standardised offset draws (S, K)
+        z = once(("sub", sub), (k,), config.efficiency_df)
+        return z if "sub_chol" not in post else np.einsum("sk,sjk->sj", z, post["sub_chol"])
+
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
         if sub in enc.subfamilies:
@@ -141,7 +150,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             kinds.append(KIND_OBSERVED)
         elif coarse in enc.coarse:
             base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
-            a = base + post["sigma_sub"] * once(("sub", sub), (k,), config.efficiency_df)
+            a = base + post["sigma_sub"] * new_sub(sub)
             a_plug = base.mean(0)
             kinds.append(KIND_NEW_SUB)
         else:
@@ -149,7 +158,7 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             if "efficiency_chol" in post:
                 z = np.einsum("sk,sjk->sj", z, post["efficiency_chol"])
             a = post["sigma_coarse"] * z
-            a = a + post["sigma_sub"] * once(("sub", sub), (k,), config.efficiency_df)
+            a = a + post["sigma_sub"] * new_sub(sub)
             a_plug = np.zeros(k)
             kinds.append(KIND_NEW_FAMILY)
         theta[:, i] += a

@@ -23,10 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import xarray as xr
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS
 
 from .model import (
     CENTRED_SITES,
+    CHOL_SITES,
     COVARIATES,
     Encoding,
     ModelConfig,
@@ -35,6 +38,7 @@ from .model import (
     folds_loadings,
     learns_floor,
     loadings_matrix,
+    profiled_benchmarks,
     recentre,
     skills_model,
     token_group_labels,
@@ -61,6 +65,8 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
         off.add("instruct_noise")
     if not config.correlated_efficiency:
         off.add("efficiency_chol")
+    if not config.correlated_sub:
+        off.add("sub_chol")
     if not config.link_power:
         off.add("log_link_power")
     if not (config.floor_lift if data is None else learns_floor(config, data)):
@@ -82,6 +88,7 @@ GLOBAL_SITES = (
     "sigma_sub",
     "sigma_coarse",
     "efficiency_chol",
+    "sub_chol",
     "tau_slope",
     "sigma_llm",
     "loadings_free",
@@ -438,17 +445,23 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
 
 def _constrainer(config: ModelConfig, data: ModelData):
     """Unconstrained sites (any leading axes) -> the constrained values :func:`recentre`
-    reads (spreads, slopes, the offsets and the ``loadings`` matrix): each site's bijection
-    (spreads: exp; loadings as :func:`skills_model` samples them), elementwise, without
+    reads (spreads, slopes, the offsets, the ``loadings`` matrix and, with correlated
+    efficiencies, their Cholesky factor): each site's bijection (spreads: exp; loadings as
+    :func:`skills_model` samples them), without
     running the model (an eager run of it costs ~200 small compilations)."""
 
     def constrain(sites):
         out = {n: sites[n] for n in (*CENTRED_SITES, "slopes")}
         out |= {n: jnp.exp(sites[n]) for n in CENTRED_SITES.values()}
-        if folds_loadings(config):
+        if not np.any(data.loading_mask == 1.0):  # every benchmark a pure anchor
+            free = jnp.zeros(sites["slopes"].shape[:-2] + (0,))
+        elif folds_loadings(config):
             free = jnp.abs(sites["loadings_unfolded"])
         else:
             free = sites["loadings_free"] if config.signed_loadings else jnp.exp(sites["loadings_free"])
+        for chol in CHOL_SITES.values():
+            if chol in sites:
+                out[chol] = biject_to(constraints.corr_cholesky)(sites[chol])
         return out | {"loadings": loadings_matrix(free, data.loading_mask)}
 
     return constrain
@@ -475,8 +488,12 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
 
     def recentred(draws):
         # the family offsets' centredness from the first half of the warm-up (pinned_offsets)
-        centring.update({name: centredness(draws[name]) for name in CENTRED_SITES})
         constrain = _constrainer(config, data)
+        sites = constrain(draws)
+        for name, chol in CHOL_SITES.items():  # correlated offsets' values, z' L^T
+            if chol in sites:
+                sites[name] = sites[name] @ jnp.swapaxes(sites[chol], -1, -2)
+        centring.update({name: centredness(sites[name]) for name in CENTRED_SITES})
 
         def forward(sites):  # unconstrained sites (any leading axes) -> the new coordinates
             return {**sites, **recentre(constrain(sites), centring, data)}
@@ -512,6 +529,7 @@ def site_dims() -> dict[str, list[str]]:
         "sigma_sub": ["skill"],
         "sigma_coarse": ["skill"],
         "efficiency_chol": ["skill", "skill_col"],
+        "sub_chol": ["skill", "skill_col"],
         "z_coarse": ["coarse_family", "skill"],
         "alpha_coarse": ["coarse_family", "skill"],
         "z_sub": ["family", "skill"],
@@ -534,10 +552,10 @@ def site_dims() -> dict[str, list[str]]:
         "floor_lift": ["benchmark"],
         "log_link_power": [],
         "link_power": [],
-        "sigma_family_bench": ["benchmark"],
-        "z_family_bench": ["coarse_family", "benchmark"],
-        "sigma_sub_bench": ["benchmark"],
-        "z_sub_bench": ["family", "benchmark"],
+        "sigma_family_bench": ["profiled_benchmark"],
+        "z_family_bench": ["coarse_family", "profiled_benchmark"],
+        "sigma_sub_bench": ["profiled_benchmark"],
+        "z_sub_bench": ["family", "profiled_benchmark"],
         "y": ["cell"],
     }
 
@@ -552,7 +570,7 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         "covariate": list(COVARIATES),
         "deviation_covariate": list(COVARIATES[: 3 if config.interaction_deviation else 2]),
         "skill": skill_names(config.n_skills),
-        **({"skill_col": skill_names(config.n_skills)} if config.correlated_efficiency else {}),
+        **({"skill_col": skill_names(config.n_skills)} if config.correlated_efficiency or config.correlated_sub else {}),
         **({"lifted_benchmark": [enc.benchmarks[j] for j in data.lifted]}
            if learns_floor(config, data) else {}),
         "coarse_family": enc.coarse,
@@ -561,6 +579,7 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         "llm_missing_tokens": [enc.llms[i] for i in np.asarray(data.tokens_missing)],
         "tokens_group": token_group_labels(data, enc.llms),
         "benchmark": enc.benchmarks,
+        "profiled_benchmark": [enc.benchmarks[j] for j in profiled_benchmarks(data.loading_mask, config)],
         "loading_free": np.arange(int(np.sum(data.loading_mask == 1.0))),
         "cell": np.arange(len(data.y)),
     }

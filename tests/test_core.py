@@ -588,3 +588,24 @@ def test_the_fits_log_likelihood_is_each_cells_own_log_density(sim_fit, simulate
     assert np.corrcoef(lp, total)[0, 1] > 0.5
     depth = stats["tree_depth"].to_numpy()
     np.testing.assert_array_equal(stats["reached_max_tree_depth"].to_numpy(), depth >= sim_fit.sampler.max_tree_depth)
+
+
+def test_anchors_have_no_family_profile_entries_and_read_back_as_zeros(sim_fit):
+    """The anchors carry no family profile (``profile_anchors``): their entries are not sampled
+    (a prior-only quantity would pass for an estimate in a summary and slow R-hat), and
+    ``flat_draws`` puts the profile back on every benchmark with 0 at the anchors, as the
+    forecaster reads it."""
+    from sloth_bayes.forecast import encoding_of, flat_draws
+
+    post = sim_fit.idata_.posterior
+    anchors = encoding_of(sim_fit.idata_).anchors
+    profiled = list(post["z_family_bench"].coords["profiled_benchmark"].values)
+    benchmarks = list(post["benchmark"].values)
+    assert profiled == [b for b in benchmarks if b not in anchors] and len(anchors) == 2
+    z = flat_draws(sim_fit.idata_, "z_family_bench")  # (S, C, J)
+    assert z.shape[-1] == len(benchmarks)
+    cols = [benchmarks.index(a) for a in anchors]
+    np.testing.assert_array_equal(z[..., cols], 0.0)
+    np.testing.assert_array_equal(z[..., benchmarks.index(profiled[0])],
+                                  post["z_family_bench"].sel(profiled_benchmark=profiled[0])
+                                  .stack(sample=("chain", "draw")).transpose("sample", ...).values)

@@ -11,7 +11,7 @@ from sloth_bayes.model import ModelConfig
 def test_dense_block_drops_sites_of_switched_off_terms():
     everything = ModelConfig(
         llm_residual=True, family_bench="nested", instruct_bench=True, size_curvature=True,
-        instruct_noise=True, correlated_efficiency=True, floor_lift=("rules",),
+        instruct_noise=True, correlated_efficiency=True, correlated_sub=True, floor_lift=("rules",),
     )
     # one of the parameterisations of the free loadings: their sampled site
     assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_unfolded"}

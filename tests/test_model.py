@@ -446,7 +446,7 @@ def test_signed_loadings_have_a_normal_prior_and_non_negative_ones_its_fold_with
 
     from sloth_bayes.model import ModelConfig, skills_model
 
-    signed = ModelConfig(n_skills=2, loading_scale=0.7)
+    signed = ModelConfig(n_skills=2, loading_scale=0.7, pure_anchors=False)
     assert signed.signed_loadings
     data = _two_families(signed)
     free = data.loading_mask == 1.0
@@ -505,21 +505,26 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
     assert far[1] < far[0] < 2.0
 
 
-def test_partial_centring_changes_the_coordinates_not_the_posterior():
+@pytest.mark.parametrize("correlated", [False, True])
+def test_partial_centring_changes_the_coordinates_not_the_posterior(correlated):
     """The family offsets sampled at centredness ``c`` (:func:`pinned_offsets`) are the same
     posterior in other coordinates: at ``w =
     recentre(z)`` the log density is the non-centred one minus the log Jacobian ``sum c log
     sigma``, the efficiencies are the same, and ``recentre(..., inverse=True)`` gives the
     ``z`` back. Fully centred, a coarse family's coordinate is its anchor logits at its
     pivot, a sub-family's its offset's anchor logits at its own pivot: they stay put when the
-    slopes and the anchors' loadings move and the efficiencies move with them."""
+    slopes and the anchors' loadings move and the efficiencies move with them. Correlated
+    offsets (``z = z' L^T``, ``z'`` sampled; coarse and sub-family) add ``log det L`` per
+    family to the Jacobian."""
     from numpyro.infer import Predictive
     from numpyro.infer.util import log_density
 
-    from sloth_bayes.model import (CENTRED_SITES, ModelConfig, anchor_block, coarse_pivot_skills,
+    from sloth_bayes.model import (CENTRED_SITES, CHOL_SITES, ModelConfig, anchor_block, coarse_pivot_skills,
                                    recentre, skills_model, sub_pivot_skills)
 
-    config = ModelConfig(n_skills=2)
+    # the lower-triangular anchors: a loading of the anchor block moves (pure ones are fixed)
+    config = ModelConfig(n_skills=2, correlated_efficiency=correlated, correlated_sub=correlated,
+                         pure_anchors=False)
     data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1,
                          subs=["a", "a", "a-chat", "b", "b", "b"])
     params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
@@ -538,6 +543,11 @@ def test_partial_centring_changes_the_coordinates_not_the_posterior():
     lp_centred, tr_centred = log_density(skills_model, (data._replace(centring=centring), config), {"y": data.y},
                                          {**latent, **moved})
     log_jac = sum(float(np.sum(centring[n] * np.log(params[s])[None, :])) for n, s in CENTRED_SITES.items())
+    if correlated:
+        for name, groups in (("efficiency_chol", data.n_coarse), ("sub_chol", data.sub_coarse.shape[0])):
+            chol = np.asarray(params[name])
+            assert abs(chol[1, 0]) > 0.05  # the correlation is exercised
+            log_jac += groups * float(np.sum(np.log(np.diag(chol))))
     np.testing.assert_allclose(float(lp_centred), float(lp_plain) - log_jac, rtol=1e-5)
     for site in ("alpha", "alpha_coarse"):
         np.testing.assert_allclose(tr_centred[site]["value"], tr_plain[site]["value"], rtol=1e-5, atol=1e-5)
@@ -551,7 +561,9 @@ def test_partial_centring_changes_the_coordinates_not_the_posterior():
     other = {**params, "slopes": params["slopes"] + 0.3, "loadings": params["loadings"].at[1, 0].add(0.4)}
     z2 = recentre({**other, **w}, full, data, inverse=True)
     for name, pivot in (("z_coarse", coarse_pivot_skills), ("z_sub", sub_pivot_skills)):
-        pinned = lambda p, z: ((p[CENTRED_SITES[name]] * z + pivot(data, p["slopes"]))
+        chol = params[CHOL_SITES[name]] if correlated else np.eye(2)
+        corr = lambda z: z @ chol.T
+        pinned = lambda p, z: ((p[CENTRED_SITES[name]] * corr(z) + pivot(data, p["slopes"]))
                                @ anchor_block(p["loadings"], data.loading_mask).T)
         np.testing.assert_allclose(pinned(other, z2[name]), pinned(params, params[name]), rtol=1e-5, atol=1e-5)
         assert not np.allclose(z2[name], params[name])
@@ -567,3 +579,44 @@ def test_centredness_is_the_share_of_the_prior_variance_the_data_remove():
     draws = np.stack([0.5 * rng.standard_normal((4, 20000)), np.sqrt(2.0) * rng.standard_normal((4, 20000)),
                       np.full((4, 20000), 3.0)], axis=-1)[..., None, :]  # (chains, draws, 1, 3)
     np.testing.assert_allclose(centredness(draws), [[0.75, 0.0, 1.0]], atol=0.02)
+
+
+def test_pure_anchors_load_on_their_own_skill_only_and_leave_no_rotation():
+    """``pure_anchors``: each anchor's loadings are 1 on its skill and 0 on every other (the
+    default pattern leaves the later anchors free on the earlier skills), the pattern is
+    kept in the encoding a fit stores, and an encoding saved before the option reads back
+    lower triangular. No invertible map of the skills other than the identity keeps the anchor
+    block (the identity), so the likelihood leaves no rotation for the chains to split on."""
+    from dataclasses import asdict, replace
+
+    from sloth_bayes.model import Encoding, ModelConfig, anchor_block, loading_mask
+
+    names = ["MMLU", "ARC", "GSM8K", "BBH", "IFEval"]
+    tri = loading_mask(names, ["MMLU", "GSM8K", "IFEval"], 3)
+    pure = loading_mask(names, ["MMLU", "GSM8K", "IFEval"], 3, pure=True)
+    np.testing.assert_array_equal(tri[[0, 2, 4]], [[2, 0, 0], [1, 2, 0], [1, 1, 2]])
+    np.testing.assert_array_equal(pure[[0, 2, 4]], [[2, 0, 0], [0, 2, 0], [0, 0, 2]])
+    np.testing.assert_array_equal(pure[[1, 3]], tri[[1, 3]])  # the other benchmarks stay free
+
+    config = replace(ModelConfig(n_skills=2), pure_anchors=True)
+    data = _two_families(config)
+    anchor_rows = data.loading_mask[(data.loading_mask == 2.0).any(1)]
+    np.testing.assert_array_equal(anchor_rows, [[2, 0], [0, 2]])  # MMLU, GSM8K
+    lam = jnp.asarray(np.select([data.loading_mask == 2.0, data.loading_mask == 1.0], [1.0, 0.3], 0.0))
+    np.testing.assert_array_equal(anchor_block(lam, data.loading_mask), np.eye(2))
+    d = asdict(_encoding(config))
+    assert d["pure_anchors"] is True
+    d.pop("pure_anchors")
+    assert Encoding(**d).pure_anchors is False
+
+
+def _encoding(config):
+    import pandas as pd
+
+    from sloth_bayes.data import validate_table
+    from sloth_bayes.model import make_encoding
+
+    table = pd.DataFrame({"Model": ["m0", "m1"], "Family": ["a", "b"], "Family2": ["a", "b"], "Instruct": [False] * 2,
+                          "#Params (B)": [1.0, 2.0], "Pretraining Data Size (T)": [1.0, 1.0],
+                          "MMLU": [0.4, 0.5], "GSM8K": [0.2, 0.3]})
+    return make_encoding(*validate_table(table), config)
