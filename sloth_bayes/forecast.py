@@ -67,7 +67,7 @@ def encoding_of(idata) -> Encoding:
 def flat_draws(idata, name: str) -> np.ndarray:
     """Posterior draws of ``name`` with chain and draw merged into a leading sample axis. A
     family profile's entries (dim ``profiled_benchmark``: no anchors) come on every
-    benchmark, 0 where it has none, as fits saved before stop 37 stored them."""
+    benchmark, 0 where it has none, as fits saved before stop 38 stored them."""
     da = idata.posterior[name]
     if "profiled_benchmark" in da.dims:
         da = da.rename(profiled_benchmark="benchmark").reindex(

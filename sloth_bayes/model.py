@@ -135,8 +135,8 @@ class ModelConfig:
         min bulk ESS 143, R-hat 1.042 on the full table. Same lofo-1 accuracy either way
         (MAE 3.85 / 2.62 / 3.36 vs 3.82 / 2.67 / 3.35 points on v1 / v2 / all). With
         ``True`` ``sigma_family_bench`` and ``z_family_bench`` have no entries for the
-        anchors (:func:`profiled_benchmarks`; before stop 37 they had, unused, at their prior,
-        and their chains' folded R-hat set the fit's maximum at 4 of 12 seeds).
+        anchors (:func:`profiled_benchmarks`; before stop 38 they had, unused, at their prior,
+        and their chains' folded R-hat set the fit's maximum at 5 of 12 stop-37 fits).
     folded_loadings : sample each free loading as ``|x|``, ``x ~ N(0, loading_scale)``:
         exactly its half-normal prior, without the log transform of a positive parameter.
         Same model; in log space a loading near 0 has a long tail and two loadings that
@@ -548,9 +548,11 @@ def loading_mask(benchmarks: list[str], anchors: list[str], k: int, pure: bool =
     """
     mask = np.ones((len(benchmarks), k))
     for a, name in enumerate(anchors):
-        mask[benchmarks.index(name), :] = 0.0 if pure else mask[benchmarks.index(name), :]
-        mask[benchmarks.index(name), a] = 2.0
-        mask[benchmarks.index(name), a + 1 :] = 0.0
+        row = benchmarks.index(name)
+        mask[row, a + 1 :] = 0.0
+        if pure:
+            mask[row, :a] = 0.0
+        mask[row, a] = 2.0
     return mask
 
 
@@ -945,7 +947,8 @@ def pinned_offsets(name: str, plate: str, df: float | None, spread, c, pivot_ski
     triangular (skill by skill) with Jacobian ``prod sigma^-c``.
 
     With ``chol`` (K, K), the Cholesky factor of the offsets' correlation
-    (``ModelConfig.correlated_efficiency``), ``z = z' L^T`` with ``z'`` i.i.d.: ``z`` is
+    (``ModelConfig.correlated_efficiency``, ``correlated_sub``), ``z = z' L^T`` with ``z'``
+    i.i.d.: ``z`` is
     returned (``alpha = sigma z`` as above) and the prior is that of ``z' = z L^-T``, Jacobian
     ``prod diag(L)^-1`` per group."""
     k = spread.shape[-1]
