@@ -8,8 +8,9 @@ Every chain of a default fit starts near the best of the SVI restarts (``svi_ini
 posterior has another one. The first form fits the table with chain ``i`` started at SVI
 restart ``i`` instead (as many restarts as chains; the model's density, not the centred
 coordinates, so the chains' log densities compare) and prints, per chain, its mean log
-density and the last anchor's loadings (IFEval with four skills: its loadings on the earlier
-skills set how that skill is rotated against them), then R-hat. The second form prints the
+density, the last anchor's loadings (IFEval with four skills; with ``pure_anchors=false`` its
+loadings on the earlier skills set how that skill is rotated against them) and every
+benchmark's loading on the last skill (a mode of pure anchors reverses some), then R-hat. The second form prints the
 same loadings per chain of saved fits: fits of one table that sit in different modes differ
 there by far more than their chains do.
 """
@@ -33,9 +34,11 @@ def _anchor_rows(idata) -> tuple[str, np.ndarray]:
 
 def _print_fit(label: str, idata) -> None:
     name, rows = _anchor_rows(idata)
+    last = idata.posterior["loadings"].isel(skill=-1).mean("draw").values  # (chain, J)
     lp = idata.sample_stats["lp"].mean("draw").values if "lp" in idata.sample_stats else [np.nan] * len(rows)
     for c, (r, l) in enumerate(zip(rows, lp)):
-        print(f"{label:<28} chain {c}  mean log density {l:9.1f}  {name} loadings {[round(float(v), 2) for v in r]}")
+        print(f"{label:<28} chain {c}  mean log density {l:9.1f}  {name} loadings {[round(float(v), 2) for v in r]}"
+              f"  every benchmark's loading on the last skill {[round(float(v), 2) for v in last[c]]}")
 
 
 def main(argv=None) -> int:
