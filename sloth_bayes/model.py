@@ -318,7 +318,7 @@ class ModelConfig:
         suite's simulated K=2 table the quick fit landed in a reflected skill 2 at 3 of 6 seeds
         (21-25 of 37 true values inside their 90% intervals). Pure anchors leave no rotation:
         the same simulated table recovers 32-33 of 36 at all 6 seeds, and on the full table
-        chains started at different SVI restarts agree at 3 of 5 seeds; at the other two one
+        chains started at different SVI restarts agree at 5 of 7 seeds; at the other two one
         chain, started from a restart whose loss was 5-13 nats worse than the best's, sat in a
         mode 30 log-density units lower (skill 4 with the v2 benchmarks' loadings reversed),
         which every default fit avoids by starting at the best restart. The cost is in how the
