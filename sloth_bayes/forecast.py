@@ -138,9 +138,10 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     if has_dev:
         dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
         knee = deviation_knee(config)
-    def new_sub(sub):  # a new sub-family's standardised offset draws (S, K)
-        z = once(("sub", sub), (k,), config.efficiency_df)
-        return z if "sub_chol" not in post else np.einsum("sk,sjk->sj", z, post["sub_chol"])
+
+    def new_offset(level, group, chol):  # a new family's standardised offset draws (S, K)
+        z = once((level, group), (k,), config.efficiency_df)
+        return z if chol not in post else np.einsum("sk,sjk->sj", z, post[chol])  # z L^T
 
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
@@ -150,15 +151,12 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             kinds.append(KIND_OBSERVED)
         elif coarse in enc.coarse:
             base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
-            a = base + post["sigma_sub"] * new_sub(sub)
+            a = base + post["sigma_sub"] * new_offset("sub", sub, "sub_chol")
             a_plug = base.mean(0)
             kinds.append(KIND_NEW_SUB)
         else:
-            z = once(("coarse", coarse), (k,), config.efficiency_df)
-            if "efficiency_chol" in post:
-                z = np.einsum("sk,sjk->sj", z, post["efficiency_chol"])
-            a = post["sigma_coarse"] * z
-            a = a + post["sigma_sub"] * new_sub(sub)
+            a = post["sigma_coarse"] * new_offset("coarse", coarse, "efficiency_chol")
+            a = a + post["sigma_sub"] * new_offset("sub", sub, "sub_chol")
             a_plug = np.zeros(k)
             kinds.append(KIND_NEW_FAMILY)
         theta[:, i] += a

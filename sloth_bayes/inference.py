@@ -35,6 +35,7 @@ from .model import (
     ModelConfig,
     ModelData,
     centredness,
+    correlate,
     folds_loadings,
     learns_floor,
     loadings_matrix,
@@ -490,10 +491,9 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
         # the family offsets' centredness from the first half of the warm-up (pinned_offsets)
         constrain = _constrainer(config, data)
         sites = constrain(draws)
-        for name, chol in CHOL_SITES.items():  # correlated offsets' values, z' L^T
-            if chol in sites:
-                sites[name] = sites[name] @ jnp.swapaxes(sites[chol], -1, -2)
-        centring.update({name: centredness(sites[name]) for name in CENTRED_SITES})
+        # the offsets' values (correlated ones: z' L^T)
+        centring.update({name: centredness(correlate(sites[name], sites.get(CHOL_SITES[name])))
+                         for name in CENTRED_SITES})
 
         def forward(sites):  # unconstrained sites (any leading axes) -> the new coordinates
             return {**sites, **recentre(constrain(sites), centring, data)}

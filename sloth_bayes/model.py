@@ -875,6 +875,19 @@ CENTRED_SITES = {"z_coarse": "sigma_coarse", "z_sub": "sigma_sub"}
 CHOL_SITES = {"z_coarse": "efficiency_chol", "z_sub": "sub_chol"}
 
 
+def correlate(z, chol):
+    """``z L^T`` (..., G, K): family offsets correlated across skills as ``L L^T`` from
+    i.i.d. ones ``z`` (``chol``: ``L``, (..., K, K); ``None``: ``z`` unchanged)."""
+    return z if chol is None else z @ jnp.swapaxes(chol, -1, -2)
+
+
+def decorrelate(z, chol):
+    """The i.i.d. offsets behind correlated ones: the inverse of :func:`correlate`."""
+    if chol is None:
+        return z
+    return jnp.swapaxes(jax.scipy.linalg.solve_triangular(chol, jnp.swapaxes(z, -1, -2), lower=True), -1, -2)
+
+
 def loadings_matrix(free, mask) -> jnp.ndarray:
     """(..., J, K) loadings: the free ones (..., F) where ``mask`` is 1, 1 where it is 2 (an
     anchor on its skill), 0 elsewhere."""
@@ -957,11 +970,9 @@ def pinned_offsets(name: str, plate: str, df: float | None, spread, c, pivot_ski
         w = numpyro.sample(name, dist.ImproperUniform(constraints.real, (), ()))
     z = unpin(w * spread ** (1.0 - c), c, pivot_skills, anchors) / spread
     log_jac = -jnp.sum(c * jnp.log(spread))
-    iid = z
     if chol is not None:
-        iid = jax.scipy.linalg.solve_triangular(chol, z.T, lower=True).T
         log_jac = log_jac - c.shape[0] * jnp.sum(jnp.log(jnp.diagonal(chol)))
-    numpyro.factor(f"{name}_prior", jnp.sum(standard_prior(df).log_prob(iid)) + log_jac)
+    numpyro.factor(f"{name}_prior", jnp.sum(standard_prior(df).log_prob(decorrelate(z, chol))) + log_jac)
     return z
 
 
@@ -989,13 +1000,9 @@ def recentre(sites: dict, centring: dict, data: "ModelData", inverse: bool = Fal
         # the sampled (i.i.d.) coarse offsets of correlated efficiencies: z = z' L^T
         chol = sites.get(CHOL_SITES[name])
         if inverse:
-            out[name] = unpin(sites[name] * sigma ** (1.0 - c), c, pivot, anchors) / sigma
-            if chol is not None:
-                out[name] = jnp.swapaxes(jax.scipy.linalg.solve_triangular(chol, jnp.swapaxes(out[name], -1, -2),
-                                                                            lower=True), -1, -2)
+            out[name] = decorrelate(unpin(sites[name] * sigma ** (1.0 - c), c, pivot, anchors) / sigma, chol)
         else:
-            z = sites[name] if chol is None else sites[name] @ jnp.swapaxes(chol, -1, -2)
-            alpha = sigma * z
+            alpha = sigma * correlate(sites[name], chol)
             out[name] = (alpha + c * pinned_shift(alpha, pivot, anchors)) / sigma ** (1.0 - c)
     return out
 
@@ -1201,7 +1208,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     else:
         with numpyro.plate("coarse_family", data.n_coarse, dim=-2), skill:
             z_coarse = numpyro.sample("z_coarse", standard_prior(config.efficiency_df))
-        z_coarse = z_coarse if chol is None else z_coarse @ chol.T
+        z_coarse = correlate(z_coarse, chol)
     # Centring the standardised offsets fixes the skills' location exactly (the benchmark
     # difficulties take it), instead of leaving a ridge that NUTS crosses slowly; the mean
     # direction of each z is then likelihood-free and mixes at no cost.
@@ -1216,7 +1223,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     else:
         with numpyro.plate("family", n_sub, dim=-2), skill:
             z_sub = numpyro.sample("z_sub", standard_prior(config.efficiency_df))
-        z_sub = z_sub if sub_chol is None else z_sub @ sub_chol.T
+        z_sub = correlate(z_sub, sub_chol)
     alpha = numpyro.deterministic(
         "alpha", alpha_coarse[data.sub_coarse] + sigma_sub * _centre(z_sub)
     )
