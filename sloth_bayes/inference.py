@@ -73,6 +73,7 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
     if not (config.floor_lift if data is None else learns_floor(config, data)):
         off.add("floor_lift_unfolded")
     off.add("loadings_free" if folds_loadings(config) else "loadings_unfolded")
+    off.add("sigma_bench" if config.folded_noise else "sigma_bench_unfolded")
     if config.family_bench not in ("coarse", "nested"):
         off.add("sigma_family_bench")
     if config.family_bench not in ("sub", "nested"):
@@ -96,6 +97,7 @@ GLOBAL_SITES = (
     "loadings_unfolded",
     "difficulty",
     "sigma_bench",
+    "sigma_bench_unfolded",
     "sigma_logit",
     "instruct_noise",
     "instruct_bench",
@@ -545,6 +547,7 @@ def site_dims() -> dict[str, list[str]]:
         "loadings": ["benchmark", "skill"],
         "difficulty": ["benchmark"],
         "sigma_bench": ["benchmark"],
+        "sigma_bench_unfolded": ["benchmark"],
         "sigma_logit": ["benchmark"],
         "instruct_noise": ["benchmark"],
         "instruct_bench": ["benchmark"],

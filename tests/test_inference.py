@@ -14,11 +14,12 @@ def test_dense_block_drops_sites_of_switched_off_terms():
         instruct_noise=True, correlated_efficiency=True, correlated_sub=True, floor_lift=("rules",),
     )
     # one of the parameterisations of the free loadings: their sampled site
-    assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_unfolded"}
+    # and of the additive noise (``folded_noise``, default: ``|x|``, not its log)
+    assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_unfolded", "sigma_bench"}
     folded = replace(everything, signed_loadings=False)
-    assert set(GLOBAL_SITES) - set(_global_sites(folded)) == {"loadings_free"}
-    log_space = replace(folded, folded_loadings=False)
-    assert set(GLOBAL_SITES) - set(_global_sites(log_space)) == {"loadings_unfolded"}
+    assert set(GLOBAL_SITES) - set(_global_sites(folded)) == {"loadings_free", "sigma_bench"}
+    log_space = replace(folded, folded_loadings=False, folded_noise=False)
+    assert set(GLOBAL_SITES) - set(_global_sites(log_space)) == {"loadings_unfolded", "sigma_bench_unfolded"}
     assert "size_curvature" not in _global_sites(ModelConfig(size_curvature=False))
     assert "instruct_noise" not in _global_sites(ModelConfig())
     assert "efficiency_chol" not in _global_sites(ModelConfig())

@@ -470,6 +470,38 @@ def test_signed_loadings_have_a_normal_prior_and_non_negative_ones_its_fold_with
         np.testing.assert_allclose(y.mean(), 0.7 * np.sqrt(2 / np.pi), rtol=0.05)
 
 
+def test_folded_noise_is_a_half_normal_of_the_noise_scale_and_old_fits_read_back_on_the_log_scale():
+    """``folded_noise`` (default): ``sigma_bench`` is ``|x|``, ``x ~ N(0, bench_noise_scale)``
+    (half-normal: mean ``s sqrt(2 / pi)``, some mass near 0); without it the log-scale
+    Gamma(2) of mean ``bench_noise_scale`` (no mass near 0). A config saved before the option
+    reads back without it."""
+    from dataclasses import replace
+
+    from numpyro.infer import Predictive
+
+    from sloth_bayes.model import ModelConfig, skills_model
+
+    folded = ModelConfig(n_skills=2, bench_noise_scale=0.02)
+    assert folded.folded_noise
+    data = _two_families(folded)
+
+    def noise(config):
+        draws = Predictive(skills_model, num_samples=4000, parallel=True)(jax.random.PRNGKey(4), data, config)
+        return np.asarray(draws["sigma_bench"]), draws
+
+    x, draws = noise(folded)
+    assert "sigma_bench_unfolded" in draws and (x >= 0).all()
+    np.testing.assert_allclose(x.mean(), 0.02 * np.sqrt(2 / np.pi), rtol=0.03)
+    assert (x < 0.002).mean() > 0.05  # half-normal: ~8% below a tenth of the scale
+    y, draws = noise(replace(folded, folded_noise=False))
+    assert "sigma_bench_unfolded" not in draws
+    np.testing.assert_allclose(y.mean(), 0.02, rtol=0.03)
+    assert (y < 0.002).mean() < 0.03  # Gamma(2): ~1.8%
+    old = ModelConfig().to_dict()
+    old.pop("folded_noise")
+    assert ModelConfig.from_dict(old).folded_noise is False
+
+
 def test_a_config_saved_before_signed_loadings_reads_back_with_non_negative_ones():
     from sloth_bayes.model import ModelConfig
 
