@@ -27,8 +27,10 @@ Structure (see ``MODEL.md`` of the project):
 * each coarse family has its own benchmark profile ``u_fj ~ N(0, sigma_fb_j^2)`` (logit
   offsets the skills do not explain; none at the anchor benchmarks, whose family offsets
   are the skills themselves) and instruct models a per-benchmark shift ``d_j``;
-* every spread (``sigma_*``, ``tau``) has a Gamma(2, 2 / scale) prior: no mass at 0, so a
-  small spread does not pull the sampler into a funnel;
+* every hierarchical spread (``sigma_*``, ``tau``) has a Gamma(2, 2 / scale) prior: no mass
+  at 0, so a small spread does not pull the sampler into a funnel; the additive noise
+  ``sigma_bench``, which has no funnel below it, is half-normal, sampled as ``|x|``
+  (``folded_noise``);
 * benchmark ``j``: ``mu = floor_j + (1 - floor_j) * sigmoid(lambda_j . theta + b_j + u + d) **
   power`` (``power`` shared and learned, ``ModelConfig.link_power``: scores reach chance
   sooner below a benchmark's difficulty than they approach 1 above it), with one marker
