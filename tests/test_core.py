@@ -583,9 +583,11 @@ def test_the_fits_log_likelihood_is_each_cells_own_log_density(sim_fit, simulate
     for name in ("diverging", "energy", "n_steps", "acceptance_rate", "lp", "tree_depth", "reached_max_tree_depth"):
         assert name in stats, name
     assert stats["lp"].shape == ll.shape[:2]
-    # lp is a log density: larger where the log-likelihood is (the prior moves it less)
+    # lp is a log density, not the potential (its negative): larger where the log-likelihood
+    # is. On this small table the prior moves it too (correlation 0.47 since the folded
+    # noise, above 0.5 before); the potential would read as far below 0.
     lp, total = stats["lp"].to_numpy().ravel(), ll.sum(ll.dims[2]).to_numpy().ravel()
-    assert np.corrcoef(lp, total)[0, 1] > 0.5
+    assert np.corrcoef(lp, total)[0, 1] > 0.3
     depth = stats["tree_depth"].to_numpy()
     np.testing.assert_array_equal(stats["reached_max_tree_depth"].to_numpy(), depth >= sim_fit.sampler.max_tree_depth)
 
