@@ -1032,6 +1032,15 @@ def recentre(sites: dict, centring: dict, data: "ModelData", inverse: bool = Fal
     return out
 
 
+def folded_half_normal(raw_name: str, name: str, scale):
+    """A half-normal site sampled folded: ``name = |x|`` (deterministic), ``x ~ N(0,
+    scale)`` sampled as ``raw_name`` (``ModelConfig.folded_loadings``, ``folded_noise``).
+    Exactly HalfNormal(scale), without the log transform of a positive site: a value near 0
+    crosses it freely instead of sitting at the end of a long tail. ``x``'s sign means nothing
+    (the diagnostics skip ``*_unfolded`` sites)."""
+    return numpyro.deterministic(name, jnp.abs(numpyro.sample(raw_name, dist.Normal(0.0, scale))))
+
+
 def standard_prior(df: float | None) -> dist.Distribution:
     """A standardised family offset (efficiency: ``ModelConfig.efficiency_df``, slope
     deviation: ``deviation_df``): N(0, 1), or Student-t with ``df`` degrees of freedom (heavy
@@ -1211,11 +1220,9 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     if n_free:
         with numpyro.plate("loading_free", n_free):
             if folds_loadings(config):
-                # |x| with x ~ N(0, s) is exactly HalfNormal(s), sampled without a log transform:
-                # a loading near 0 crosses it freely, and two loadings that share a total (two
-                # correlated skills) lie on a straight ridge, not a curved one
-                raw = numpyro.sample("loadings_unfolded", dist.Normal(0.0, config.loading_scale))
-                free = numpyro.deterministic("loadings_free", jnp.abs(raw))
+                # two loadings that share a total (two correlated skills) then lie on a straight
+                # ridge, not a curved one
+                free = folded_half_normal("loadings_unfolded", "loadings_free", config.loading_scale)
             elif config.signed_loadings:
                 free = numpyro.sample("loadings_free", dist.Normal(0.0, config.loading_scale))
             else:
@@ -1298,8 +1305,7 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     with numpyro.plate("benchmark", n_bench):
         difficulty = numpyro.sample("difficulty", dist.Normal(0.0, config.difficulty_scale))
         if config.folded_noise:
-            raw = numpyro.sample("sigma_bench_unfolded", dist.Normal(0.0, config.bench_noise_scale))
-            sigma_bench = numpyro.deterministic("sigma_bench", jnp.abs(raw))
+            sigma_bench = folded_half_normal("sigma_bench_unfolded", "sigma_bench", config.bench_noise_scale)
         else:
             sigma_bench = numpyro.sample("sigma_bench", scale_prior(config.bench_noise_scale, config))
         sigma_logit = jnp.zeros(n_bench)
