@@ -1001,15 +1001,24 @@ def pinned_offsets(name: str, plate: str, df: float | None, spread, c, pivot_ski
     return z
 
 
-def centredness(z_draws) -> np.ndarray:
-    """``c`` (G, K) for :func:`pinned_offsets` from posterior draws (..., G, K) of the
-    non-centred ``z``: ``1 - var(z)``, clipped to [0, 1]. For normal offsets this is the
-    optimal ``c`` (the share of an offset's prior variance that the data remove:
-    ``sigma^2 / (sigma^2 + s^2)``, ``s`` the data's standard error of the offset, since
-    ``var(z) = s^2 / (sigma^2 + s^2)``): 0 for an offset the data leave at its prior, 1 for
-    one they pin."""
-    z = np.asarray(z_draws, float)
-    return np.clip(1.0 - z.reshape(-1, *z.shape[-2:]).var(axis=0), 0.0, 1.0).astype(np.float32)
+def centredness(pinned_draws, spread_draws) -> np.ndarray:
+    """``c`` (G, K) for :func:`pinned_offsets` from posterior draws (..., G, K) of what the
+    data pin, the fully centred coordinates (``recentre`` at ``c = 1``: a family's anchor
+    logits at its pivot), and of the spread (..., K): ``1 - var(pinned) / mean(sigma^2)``,
+    clipped to [0, 1]. For normal offsets of a known spread this is the optimal ``c`` (the
+    share of an offset's prior variance that the data remove, ``sigma^2 / (sigma^2 + s^2)``,
+    ``s`` the data's standard error of the offset, since the posterior variance is
+    ``sigma^2 s^2 / (sigma^2 + s^2)``): 0 for an offset the data leave at its prior, 1 for one
+    they pin. Measured on the pinned value, not on ``z = alpha / sigma``: an outlying family
+    the data pin (code models' commonsense skill, ``z`` near -4) has ``var(z) = alpha^2
+    var(1 / sigma)`` near 1 from the spread's uncertainty alone, which read as "barely
+    pinned" (``c`` 0.07 for starcoder) and left it non-centred, on the curved ridge ``z ~ 1 /
+    sigma`` that slowed the spread (stop 40)."""
+    v = np.asarray(pinned_draws, float)
+    v = v.reshape(-1, *v.shape[-2:]).var(axis=0)
+    s = np.asarray(spread_draws, float)
+    prior = (s.reshape(-1, s.shape[-1]) ** 2).mean(axis=0)
+    return np.clip(1.0 - v / prior, 0.0, 1.0).astype(np.float32)
 
 
 def recentre(sites: dict, centring: dict, data: "ModelData", inverse: bool = False) -> dict:
