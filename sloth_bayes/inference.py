@@ -35,6 +35,7 @@ from .model import (
     ModelConfig,
     ModelData,
     centredness,
+    correlate,
     folds_loadings,
     learns_floor,
     loadings_matrix,
@@ -122,10 +123,7 @@ class SamplerConfig:
     with their spread. Full table, 4 x 1000, seeds 0-6 (stop 36): max R-hat 1.008-1.012 ->
     1.006-1.011, min bulk ESS 470-663 -> 597-1166, 102-120 -> 95-105 s (trees of 255 -> 127
     leapfrog steps); with the sub-family offsets pinned too (stop 37), seeds 0-8: 1.0065-1.0091,
-    ESS 722-1005, 93-106 s. Since stop 40 the centredness is read off the pinned values
-    (``1 - var(pinned) / mean(sigma^2)``), not off ``z``: an outlying family the data pin
-    (code models' commonsense skill) was left non-centred by its ``z``'s variance, which the
-    spread's uncertainty alone makes large (README, Convergence, stop 40)."""
+    ESS 722-1005, 93-106 s."""
 
     chains: int = 4
     warmup: int = 1000
@@ -495,9 +493,9 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
         # the family offsets' centredness from the first half of the warm-up (pinned_offsets)
         constrain = _constrainer(config, data)
         sites = constrain(draws)
-        # what the data pin: the fully centred coordinates (correlated offsets: of z' L^T)
-        pinned = recentre(sites, {name: 1.0 for name in CENTRED_SITES}, data)
-        centring.update({name: centredness(pinned[name], sites[CENTRED_SITES[name]]) for name in pinned})
+        # the offsets' values (correlated ones: z' L^T)
+        centring.update({name: centredness(correlate(sites[name], sites.get(CHOL_SITES[name])))
+                         for name in CENTRED_SITES})
 
         def forward(sites):  # unconstrained sites (any leading axes) -> the new coordinates
             return {**sites, **recentre(constrain(sites), centring, data)}

@@ -353,9 +353,7 @@ class ModelConfig:
         90-96 s. Seed 1's 1.0102 is the folded (scale) R-hat of ``z_sub[open_llama__v2,
         skill_3]``, an offset the data leave at its t(4) prior (bulk ESS 5234, bulk R-hat
         1.0005): a coarse family with one sub-family, whose efficiency only the priors split
-        between the two offsets (README, Convergence, stop 39; at stop 40 the centredness
-        measured on what the data pin, ``centredness``, brought it to 1.0060 and every seed of
-        0-11 to <= 1.01). IFEval's noise moves with the prior (0.025
+        between the two offsets (README, Convergence, stop 39). IFEval's noise moves with the prior (0.025
         -> 0.041, its logit-scale noise 0.44 -> 0.33) and so do its forecasts: lofo-1 (2 x
         200 draws, seed 0), v1 / v2 / all MAE 2.95 / 2.55 / 2.76 -> 2.98 / 2.38 / 2.71 points
         (IFEval 6.3 -> 5.5), 90% coverage 0.905 / 0.924 / 0.921 -> 0.911 / 0.938 / 0.923.
@@ -1003,24 +1001,15 @@ def pinned_offsets(name: str, plate: str, df: float | None, spread, c, pivot_ski
     return z
 
 
-def centredness(pinned_draws, spread_draws) -> np.ndarray:
-    """``c`` (G, K) for :func:`pinned_offsets` from posterior draws (..., G, K) of what the
-    data pin, the fully centred coordinates (``recentre`` at ``c = 1``: a family's anchor
-    logits at its pivot), and of the spread (..., K): ``1 - var(pinned) / mean(sigma^2)``,
-    clipped to [0, 1]. For normal offsets of a known spread this is the optimal ``c`` (the
-    share of an offset's prior variance that the data remove, ``sigma^2 / (sigma^2 + s^2)``,
-    ``s`` the data's standard error of the offset, since the posterior variance is
-    ``sigma^2 s^2 / (sigma^2 + s^2)``): 0 for an offset the data leave at its prior, 1 for one
-    they pin. Measured on the pinned value, not on ``z = alpha / sigma``: an outlying family
-    the data pin (code models' commonsense skill, ``z`` near -4) has ``var(z) = alpha^2
-    var(1 / sigma)`` near 1 from the spread's uncertainty alone, which read as "barely
-    pinned" (``c`` 0.07 for starcoder) and left it non-centred, on the curved ridge ``z ~ 1 /
-    sigma`` that slowed the spread (stop 40)."""
-    v = np.asarray(pinned_draws, float)
-    v = v.reshape(-1, *v.shape[-2:]).var(axis=0)
-    s = np.asarray(spread_draws, float)
-    prior = (s.reshape(-1, s.shape[-1]) ** 2).mean(axis=0)
-    return np.clip(1.0 - v / prior, 0.0, 1.0).astype(np.float32)
+def centredness(z_draws) -> np.ndarray:
+    """``c`` (G, K) for :func:`pinned_offsets` from posterior draws (..., G, K) of the
+    non-centred ``z``: ``1 - var(z)``, clipped to [0, 1]. For normal offsets this is the
+    optimal ``c`` (the share of an offset's prior variance that the data remove:
+    ``sigma^2 / (sigma^2 + s^2)``, ``s`` the data's standard error of the offset, since
+    ``var(z) = s^2 / (sigma^2 + s^2)``): 0 for an offset the data leave at its prior, 1 for
+    one they pin."""
+    z = np.asarray(z_draws, float)
+    return np.clip(1.0 - z.reshape(-1, *z.shape[-2:]).var(axis=0), 0.0, 1.0).astype(np.float32)
 
 
 def recentre(sites: dict, centring: dict, data: "ModelData", inverse: bool = False) -> dict:
