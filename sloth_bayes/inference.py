@@ -113,17 +113,33 @@ class SamplerConfig:
     """NUTS settings. ``chain_method``: ``parallel`` (one CPU/GPU device per chain; needs
     ``numpyro.set_host_device_count`` before JAX starts, else NumPyro falls back to
     sequential), ``sequential`` or ``vectorized`` (all chains in one kernel).
-    ``pooled_warmup``: one mass matrix from all chains' warm-up draws for the second half of
-    the warm-up and the sampling (:func:`sample_nuts`); backtest and SBC folds
+    ``pooled_warmup``: one mass matrix from all chains' warm-up draws for the rest of the
+    warm-up (after ``pool_after`` of it) and the sampling (:func:`sample_nuts`); backtest and SBC folds
     (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore it.
-    ``adaptive_centring`` (with the pooled warm-up): from the midpoint of the warm-up the
+    ``adaptive_centring`` (with the pooled warm-up): from the pooling point of the warm-up the
     family offsets are sampled partially centred (:func:`~sloth_bayes.model.pinned_offsets`),
-    each with the centredness its first-half draws show (:func:`~sloth_bayes.model.centredness`):
+    each with the centredness its first part's draws show (:func:`~sloth_bayes.model.centredness`):
     the same posterior, in coordinates where the offsets the data pin are not a curved ridge
     with their spread. Full table, 4 x 1000, seeds 0-6 (stop 36): max R-hat 1.008-1.012 ->
     1.006-1.011, min bulk ESS 470-663 -> 597-1166, 102-120 -> 95-105 s (trees of 255 -> 127
     leapfrog steps); with the sub-family offsets pinned too (stop 37), seeds 0-8: 1.0065-1.0091,
-    ESS 722-1005, 93-106 s."""
+    ESS 722-1005, 93-106 s.
+    ``svi_mass``: the warm-up starts from the SVI fit's mean-field variances as its inverse
+    mass matrix (diagonal) instead of the identity. ``warmup_tree_depth``: NUTS's tree depth
+    limit during the warm-up (``None``: ``max_tree_depth``). Why both: the first half of the
+    warm-up (then the per-chain part) cost half the fit. Started from the identity, its trees took 600-800 leapfrog
+    steps for 150 iterations and ~250 until its end, against 127 while sampling; the first
+    half took 51 s of a 110 s fit (stop 41, full table, seed 0). From the SVI variances,
+    trees capped at 255 steps, it takes 25 s. The cap alone, from the identity, adapts badly
+    (trees of 255 steps while sampling, R-hat 1.017); a cap of 127 also (min bulk ESS 193).
+    ``pool_after``: the share of the warm-up each chain adapts alone before the mass matrix is
+    pooled from the second half of those draws (0.5 before stop 41). At 0.7 the pooled dense
+    block of the ~170 global parameters is estimated from 1,400 draws instead of 1,000, and the
+    remaining 300 iterations adapt the step size. Full table, 4 x 1000, seeds 0-11 (stop 41,
+    2-core Intel Xeon, with ``svi_mass`` and ``warmup_tree_depth=8``): at 0.5 max R-hat above
+    1.01 at 2 of 12 seeds (1.0162: ``instruct_shift[skill_4]``, bulk ESS 483; 1.0102), at 0.7
+    at none (1.0059-1.0100, min bulk ESS 550-1058), 77-86 s; stop 40's default on that
+    machine: 2 of 12 (1.0112, 1.0108), 103-135 s."""
 
     chains: int = 4
     warmup: int = 1000
@@ -137,6 +153,9 @@ class SamplerConfig:
     dense_globals: bool = True
     pooled_warmup: bool = True
     adaptive_centring: bool = True
+    svi_mass: bool = True
+    warmup_tree_depth: int | None = 8
+    pool_after: float = 0.7
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -151,7 +170,8 @@ class SamplerConfig:
         if unknown:
             warnings.warn(f"the fit's sampler settings have options this version of sloth_bayes "
                           f"does not know, ignored: {unknown}", stacklevel=2)
-        return cls(**{"pooled_warmup": False, "adaptive_centring": False,
+        return cls(**{"pooled_warmup": False, "adaptive_centring": False, "svi_mass": False,
+                      "warmup_tree_depth": None, "pool_after": 0.5,
                       **{k: v for k, v in d.items() if k in known}})
 
 
@@ -296,6 +316,14 @@ class FlatSites:
         """NumPyro's ``dense_mass`` for the flat state."""
         return [("dense",)] if "dense" in self.groups else False
 
+    def diagonal_inverse_mass(self, scale: dict):
+        """NumPyro's inverse mass matrix (the layout of :attr:`dense_mass`) with ``scale``
+        (site -> sd, unconstrained) squared on its diagonal, zeros off it."""
+        var = {g: jnp.square(v) for g, v in self.flatten(scale).items()}
+        if "dense" not in var:
+            return var["diag"]
+        return {(g,): jnp.diag(v) if g == "dense" else v for g, v in var.items()}
+
     def flatten(self, sites: dict) -> dict:
         out = {}
         for g, names in self.groups.items():
@@ -380,25 +408,29 @@ def pooled_inverse_mass(z: dict, dense) -> dict | jax.Array:
 
 
 def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, key, *, dense,
-                progress_bar: bool = False, reparam=None) -> MCMC:
+                progress_bar: bool = False, reparam=None, init_scale=None) -> MCMC:
     """NUTS on ``model`` from unconstrained starts ``init`` (site -> (chains, ...); no chain
     axis for one chain); returns the run ``MCMC``, whose samples are the constrained sites.
     ``dense``: the sites of the dense mass block (a tuple), ``True`` (all) or ``False`` (none).
     NUTS moves the flat state of :class:`FlatSites`.
 
     With ``sampler.pooled_warmup`` (and 2+ chains, 200+ warm-up iterations: enough to adapt
-    twice) the warm-up runs in two halves. In the first, each chain adapts its own step size
-    and mass matrix, as NumPyro's NUTS does; then one mass matrix is estimated from the second
-    quarter of the warm-up draws of all chains together (:func:`pooled_inverse_mass`) and kept
-    fixed, and the second half adapts only the step size. Why: a chain that happens to crawl
+    twice) the warm-up runs in two parts. In the first (``sampler.pool_after`` of it), each
+    chain adapts its own step size and mass matrix, as NumPyro's NUTS does; then one mass
+    matrix is estimated from the second half of those draws, all chains together
+    (:func:`pooled_inverse_mass`), and kept fixed, and the rest of the warm-up adapts only the
+    step size. Why: a chain that happens to crawl
     through a weakly identified direction during warm-up (a small noise scale) estimates too
     small a variance there, takes steps too short for it and keeps crawling while it samples: on the
     full table one chain's bulk ESS of ``sigma_bench[MMLU-PRO]`` was 17 of 1000 draws beside
     the others' 83-179. Draws of four chains (dispersed starts) see that direction better
     than one chain's.
 
+    ``init_scale`` (site -> sd, unconstrained; e.g. the SVI fit's): the warm-up's first inverse
+    mass matrix is its square on the diagonal (NumPyro's default: the identity).
+
     ``reparam`` (used with the pooled warm-up): ``reparam(draws) -> (args, forward, back)``,
-    given the first half's unconstrained draws (site -> (chains, draws, ...)): the model's
+    given the first part's unconstrained draws (site -> (chains, draws, ...)): the model's
     arguments for the rest of the run (the same posterior in other coordinates), the map of
     unconstrained sites into those coordinates (the chains' states and the draws the pooled
     mass is estimated from go through it) and the map of the run's constrained samples back
@@ -412,33 +444,35 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
                     chain_method=sampler.chain_method, progress_bar=progress_bar,
                     postprocess_fn=postprocess_fn)
 
-    def nuts(inverse_mass_matrix=None):
+    def nuts(inverse_mass_matrix=None, adapt=False):
         return NUTS(
             potential_fn=potential,
             dense_mass=layout.dense_mass,
             target_accept_prob=sampler.target_accept,
-            max_tree_depth=sampler.max_tree_depth,
+            max_tree_depth=(sampler.warmup_tree_depth or sampler.max_tree_depth, sampler.max_tree_depth),
             inverse_mass_matrix=inverse_mass_matrix,
-            adapt_mass_matrix=inverse_mass_matrix is None,
+            adapt_mass_matrix=adapt or inverse_mass_matrix is None,
         )
 
     init = layout.flatten(init)
     warmup = sampler.warmup
+    start_mass = None if init_scale is None else layout.diagonal_inverse_mass(init_scale)
     if sampler.pooled_warmup and sampler.chains > 1 and warmup >= 200:
         # warm-up only (no draw is kept), its draws left unconstrained
-        first = mcmc_of(nuts(), warmup // 2, 1, postprocess_fn=lambda z: z)
+        own = int(round(warmup * sampler.pool_after))  # iterations each chain adapts alone
+        first = mcmc_of(nuts(start_mass, adapt=True), own, 1, postprocess_fn=lambda z: z)
         first.warmup(jax.random.fold_in(key, 1), init_params=init, collect_warmup=True)
         z = first.get_samples(group_by_chain=True)
-        z = {k: np.asarray(v)[:, warmup // 4 :] for k, v in z.items()}
+        z = {k: np.asarray(v)[:, own // 2 :] for k, v in z.items()}
         init = first.last_state.z
         if reparam is not None:
             args, forward, back = reparam(layout.unflatten(z))
             z = {k: np.asarray(v) for k, v in layout.flatten(forward(layout.unflatten(z))).items()}
             init = layout.flatten(forward(layout.unflatten(init)))
             potential = layout.potential_fn(model, args, kwargs)
-        kernel, warmup = nuts(pooled_inverse_mass(z, layout.dense_mass)), warmup - warmup // 2
+        kernel, warmup = nuts(pooled_inverse_mass(z, layout.dense_mass)), warmup - own
     else:
-        kernel, reparam = nuts(), None  # no second half: the coordinates never change
+        kernel, reparam = nuts(start_mass, adapt=True), None  # one part: the coordinates never change
     post = layout.postprocess_fn(model, args, kwargs)
     postprocess = post if reparam is None else (lambda z: back(post(z)))
     mcmc = mcmc_of(kernel, warmup, sampler.draws, postprocess)
@@ -490,7 +524,7 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
     centring = {}
 
     def recentred(draws):
-        # the family offsets' centredness from the first half of the warm-up (pinned_offsets)
+        # the family offsets' centredness from the first part of the warm-up (pinned_offsets)
         constrain = _constrainer(config, data)
         sites = constrain(draws)
         # the offsets' values (correlated ones: z' L^T)
@@ -508,6 +542,7 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
         init, k_mcmc, dense=dense,
         progress_bar=default_progress_bar() if progress_bar is None else progress_bar,
         reparam=recentred if sampler.adaptive_centring else None,
+        init_scale=params[1] if sampler.svi_mass else None,
     )
     jax.block_until_ready(mcmc.get_samples())
     info = {

@@ -149,7 +149,7 @@ def test_a_reparameterisation_at_the_pooled_warmup_keeps_the_draws_in_the_origin
     sampler = SamplerConfig(chains=2, warmup=400, draws=2000, chain_method="sequential")
     mcmc = sample_nuts(model, (), {}, sampler, {"x": np.zeros(2)}, jax.random.PRNGKey(0), dense=False,
                        reparam=reparam)
-    assert seen["shape"] == (2, 100)  # the second quarter of the warm-up, both chains
+    assert seen["shape"] == (2, 140)  # the second half of the chains' own warm-up (0.7 of 400), both chains
     inv = np.ravel(mcmc.last_state.adapt_state.inverse_mass_matrix)  # one diagonal entry per chain
     np.testing.assert_allclose(inv, 4.0, rtol=0.4)
     x = np.asarray(mcmc.get_samples()["x"])
@@ -195,6 +195,41 @@ def test_flat_sites_round_trip_and_keep_the_models_potential():
     assert FlatSites.of_model(model, (), {}, dense=True).groups == {"dense": ("a", "b", "c")}
 
 
+def test_the_warmup_starts_from_the_given_scales_as_its_mass_matrix():
+    """``sample_nuts(..., init_scale=...)``: the first inverse mass matrix is the scales
+    squared on the diagonal, in the flat state's layout (dense block, then the rest). With a
+    warm-up too short for any mass adaptation window it is still the one the run ends with;
+    sampling from it recovers a target whose scales differ by 10^4."""
+    import jax
+    import numpy as np
+    import numpyro
+    import numpyro.distributions as dist
+
+    from sloth_bayes.inference import FlatSites, SamplerConfig, sample_nuts
+
+    def model():
+        numpyro.sample("a", dist.Normal(0.0, 100.0).expand([2]))
+        numpyro.sample("b", dist.Normal(0.0, 0.01))
+        numpyro.sample("c", dist.Normal(0.0, 1.0).expand([3]))
+
+    scale = {"a": np.array([100.0, 100.0]), "b": np.array(0.01), "c": np.ones(3)}
+    layout = FlatSites.of_model(model, (), {}, dense=("b", "a"))
+    inv = layout.diagonal_inverse_mass(scale)
+    np.testing.assert_allclose(np.asarray(inv[("dense",)]), np.diag([1e-4, 1e4, 1e4]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(inv[("diag",)]), np.ones(3))
+    np.testing.assert_allclose(np.asarray(FlatSites.of_model(model, (), {}).diagonal_inverse_mass(scale)),
+                               [1e4, 1e4, 1e-4, 1, 1, 1], rtol=1e-6)  # no dense block: sorted sites
+
+    init = {"a": np.zeros(2), "b": np.zeros(()), "c": np.zeros(3)}
+    sampler = SamplerConfig(chains=1, warmup=10, draws=2000, chain_method="sequential")
+    mcmc = sample_nuts(model, (), {}, sampler, init, jax.random.PRNGKey(0), dense=("b", "a"), init_scale=scale)
+    end = mcmc.last_state.adapt_state.inverse_mass_matrix
+    np.testing.assert_allclose(np.asarray(end[("dense",)]), np.asarray(inv[("dense",)]), rtol=1e-6)
+    draws = mcmc.get_samples()
+    np.testing.assert_allclose(np.asarray(draws["a"]).std(0), 100.0, rtol=0.1)
+    np.testing.assert_allclose(np.asarray(draws["b"]).std(), 0.01, rtol=0.1)
+
+
 def test_sampler_settings_round_trip_and_old_fits_read_as_unpooled():
     from sloth_bayes.inference import SamplerConfig
 
@@ -204,6 +239,10 @@ def test_sampler_settings_round_trip_and_old_fits_read_as_unpooled():
     assert SamplerConfig.from_dict(old).pooled_warmup is False  # saved before the option
     old = {k: v for k, v in SamplerConfig().to_dict().items() if k != "adaptive_centring"}
     assert SamplerConfig.from_dict(old).adaptive_centring is False
+    old = {k: v for k, v in SamplerConfig().to_dict().items()
+           if k not in ("svi_mass", "warmup_tree_depth", "pool_after")}
+    before = SamplerConfig.from_dict(old)  # saved before stop 41: identity start, no cap, halves
+    assert (before.svi_mass, before.warmup_tree_depth, before.pool_after) == (False, None, 0.5)
 
 
 def test_sampler_settings_of_a_newer_version_load_with_a_warning_naming_the_option():
