@@ -114,8 +114,9 @@ class SamplerConfig:
     ``numpyro.set_host_device_count`` before JAX starts, else NumPyro falls back to
     sequential), ``sequential`` or ``vectorized`` (all chains in one kernel).
     ``pooled_warmup``: one mass matrix from all chains' warm-up draws for the rest of the
-    warm-up (after ``pool_after`` of it) and the sampling (:func:`sample_nuts`); backtest and SBC folds
-    (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore it.
+    warm-up (after ``pool_after`` of it) and the sampling (:func:`sample_nuts`); backtest
+    and SBC folds (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore
+    it, and ``svi_mass``, ``warmup_tree_depth`` and ``pool_after`` too.
     ``adaptive_centring`` (with the pooled warm-up): from the pooling point of the warm-up the
     family offsets are sampled partially centred (:func:`~sloth_bayes.model.pinned_offsets`),
     each with the centredness its first part's draws show (:func:`~sloth_bayes.model.centredness`):
@@ -124,22 +125,25 @@ class SamplerConfig:
     1.006-1.011, min bulk ESS 470-663 -> 597-1166, 102-120 -> 95-105 s (trees of 255 -> 127
     leapfrog steps); with the sub-family offsets pinned too (stop 37), seeds 0-8: 1.0065-1.0091,
     ESS 722-1005, 93-106 s.
-    ``svi_mass``: the warm-up starts from the SVI fit's mean-field variances as its inverse
-    mass matrix (diagonal) instead of the identity. ``warmup_tree_depth``: NUTS's tree depth
-    limit during the warm-up (``None``: ``max_tree_depth``). Why both: the first half of the
-    warm-up (then the per-chain part) cost half the fit. Started from the identity, its trees took 600-800 leapfrog
-    steps for 150 iterations and ~250 until its end, against 127 while sampling; the first
-    half took 51 s of a 110 s fit (stop 41, full table, seed 0). From the SVI variances,
-    trees capped at 255 steps, it takes 25 s. The cap alone, from the identity, adapts badly
-    (trees of 255 steps while sampling, R-hat 1.017); a cap of 127 also (min bulk ESS 193).
+    ``svi_mass``: the warm-up starts from the SVI fit's mean-field variances as its inverse mass
+    matrix (diagonal) instead of the identity. ``warmup_tree_depth``: NUTS's tree depth limit
+    during the warm-up (``None``: ``max_tree_depth``). Why both: the per-chain part of the
+    warm-up (then its first half) cost half the fit. Started from the identity, its trees took
+    600-800 leapfrog steps for 150 iterations and ~250 until its end, against 127 while
+    sampling; the first half took 51 s of a 110 s fit (stop 41, full table, seed 0). From the
+    SVI variances, trees capped at 255 steps, it takes 25 s. The cap alone, from the identity,
+    adapts badly (trees of 255 steps while sampling, R-hat 1.017); a cap of 127 also (min bulk
+    ESS 193).
     ``pool_after``: the share of the warm-up each chain adapts alone before the mass matrix is
     pooled from the second half of those draws (0.5 before stop 41). At 0.7 the pooled dense
-    block of the ~170 global parameters is estimated from 1,400 draws instead of 1,000, and the
-    remaining 300 iterations adapt the step size. Full table, 4 x 1000, seeds 0-11 (stop 41,
-    2-core Intel Xeon, with ``svi_mass`` and ``warmup_tree_depth=8``): at 0.5 max R-hat above
-    1.01 at 2 of 12 seeds (1.0162: ``instruct_shift[skill_4]``, bulk ESS 483; 1.0102), at 0.7
-    at none (1.0059-1.0100, min bulk ESS 550-1058), 77-86 s; stop 40's default on that
-    machine: 2 of 12 (1.0112, 1.0108), 103-135 s."""
+    block of the ~120 global parameters (unconstrained) is estimated from 1,400 draws instead of
+    1,000, and the remaining 300 iterations adapt the step size. Full table, 4 x 1000, seeds
+    0-11 (stop 41, 2-core Intel Xeon, with ``svi_mass`` and ``warmup_tree_depth=8``): at 0.5 max
+    R-hat above 1.01 at 2 of 12 seeds (1.0162: ``instruct_shift[skill_4]``, bulk ESS 483;
+    1.0102), at 0.7 at none (1.0059-1.0100, min bulk ESS 550-1058), 77-86 s; stop 40's default
+    on that machine: 2 of 12 (1.0112, 1.0108), 103-135 s. Seeds 12-23: 1.0057-1.0099. The main
+    job's 153-LLM table, seeds 0-5: one above 1.01 (seed 4, ``difficulty[GPQA]`` 1.0149).
+    (``reports/stop41/convergence.md``.)"""
 
     chains: int = 4
     warmup: int = 1000
@@ -419,12 +423,11 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
     chain adapts its own step size and mass matrix, as NumPyro's NUTS does; then one mass
     matrix is estimated from the second half of those draws, all chains together
     (:func:`pooled_inverse_mass`), and kept fixed, and the rest of the warm-up adapts only the
-    step size. Why: a chain that happens to crawl
-    through a weakly identified direction during warm-up (a small noise scale) estimates too
-    small a variance there, takes steps too short for it and keeps crawling while it samples: on the
-    full table one chain's bulk ESS of ``sigma_bench[MMLU-PRO]`` was 17 of 1000 draws beside
-    the others' 83-179. Draws of four chains (dispersed starts) see that direction better
-    than one chain's.
+    step size. Why: a chain that happens to crawl through a weakly identified direction during
+    warm-up (a small noise scale) estimates too small a variance there, takes steps too short
+    for it and keeps crawling while it samples: on the full table one chain's bulk ESS of
+    ``sigma_bench[MMLU-PRO]`` was 17 of 1000 draws beside the others' 83-179. Draws of four
+    chains (dispersed starts) see that direction better than one chain's.
 
     ``init_scale`` (site -> sd, unconstrained; e.g. the SVI fit's): the warm-up's first inverse
     mass matrix is its square on the diagonal (NumPyro's default: the identity).
@@ -449,7 +452,8 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
             potential_fn=potential,
             dense_mass=layout.dense_mass,
             target_accept_prob=sampler.target_accept,
-            max_tree_depth=(sampler.warmup_tree_depth or sampler.max_tree_depth, sampler.max_tree_depth),
+            max_tree_depth=(sampler.warmup_tree_depth or sampler.max_tree_depth,  # warm-up, sampling
+                            sampler.max_tree_depth),
             inverse_mass_matrix=inverse_mass_matrix,
             adapt_mass_matrix=adapt or inverse_mass_matrix is None,
         )
@@ -472,7 +476,8 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
             potential = layout.potential_fn(model, args, kwargs)
         kernel, warmup = nuts(pooled_inverse_mass(z, layout.dense_mass)), warmup - own
     else:
-        kernel, reparam = nuts(start_mass, adapt=True), None  # one part: the coordinates never change
+        # one part: the coordinates never change
+        kernel, reparam = nuts(start_mass, adapt=True), None
     post = layout.postprocess_fn(model, args, kwargs)
     postprocess = post if reparam is None else (lambda z: back(post(z)))
     mcmc = mcmc_of(kernel, warmup, sampler.draws, postprocess)

@@ -149,7 +149,7 @@ def test_a_reparameterisation_at_the_pooled_warmup_keeps_the_draws_in_the_origin
     sampler = SamplerConfig(chains=2, warmup=400, draws=2000, chain_method="sequential")
     mcmc = sample_nuts(model, (), {}, sampler, {"x": np.zeros(2)}, jax.random.PRNGKey(0), dense=False,
                        reparam=reparam)
-    assert seen["shape"] == (2, 140)  # the second half of the chains' own warm-up (0.7 of 400), both chains
+    assert seen["shape"] == (2, 140)  # the last half of the per-chain part (0.7 of 400), 2 chains
     inv = np.ravel(mcmc.last_state.adapt_state.inverse_mass_matrix)  # one diagonal entry per chain
     np.testing.assert_allclose(inv, 4.0, rtol=0.4)
     x = np.asarray(mcmc.get_samples()["x"])
