@@ -447,7 +447,7 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
                     chain_method=sampler.chain_method, progress_bar=progress_bar,
                     postprocess_fn=postprocess_fn)
 
-    def nuts(inverse_mass_matrix=None, adapt=False):
+    def nuts(inverse_mass_matrix=None, adapt=True):
         return NUTS(
             potential_fn=potential,
             dense_mass=layout.dense_mass,
@@ -455,7 +455,7 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
             max_tree_depth=(sampler.warmup_tree_depth or sampler.max_tree_depth,  # warm-up, sampling
                             sampler.max_tree_depth),
             inverse_mass_matrix=inverse_mass_matrix,
-            adapt_mass_matrix=adapt or inverse_mass_matrix is None,
+            adapt_mass_matrix=adapt,
         )
 
     init = layout.flatten(init)
@@ -464,7 +464,7 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
     if sampler.pooled_warmup and sampler.chains > 1 and warmup >= 200:
         # warm-up only (no draw is kept), its draws left unconstrained
         own = int(round(warmup * sampler.pool_after))  # iterations each chain adapts alone
-        first = mcmc_of(nuts(start_mass, adapt=True), own, 1, postprocess_fn=lambda z: z)
+        first = mcmc_of(nuts(start_mass), own, 1, postprocess_fn=lambda z: z)
         first.warmup(jax.random.fold_in(key, 1), init_params=init, collect_warmup=True)
         z = first.get_samples(group_by_chain=True)
         z = {k: np.asarray(v)[:, own // 2 :] for k, v in z.items()}
@@ -474,10 +474,10 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
             z = {k: np.asarray(v) for k, v in layout.flatten(forward(layout.unflatten(z))).items()}
             init = layout.flatten(forward(layout.unflatten(init)))
             potential = layout.potential_fn(model, args, kwargs)
-        kernel, warmup = nuts(pooled_inverse_mass(z, layout.dense_mass)), warmup - own
+        kernel, warmup = nuts(pooled_inverse_mass(z, layout.dense_mass), adapt=False), warmup - own
     else:
         # one part: the coordinates never change
-        kernel, reparam = nuts(start_mass, adapt=True), None
+        kernel, reparam = nuts(start_mass), None
     post = layout.postprocess_fn(model, args, kwargs)
     postprocess = post if reparam is None else (lambda z: back(post(z)))
     mcmc = mcmc_of(kernel, warmup, sampler.draws, postprocess)
