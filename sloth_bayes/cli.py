@@ -38,48 +38,13 @@ def _floors(items: list[str] | None) -> dict[str, float] | None:
 
 
 def model_config(options: list[str] | None, n_skills: int | None = None):
-    """A :class:`~sloth_bayes.model.ModelConfig` from ``NAME=VALUE`` strings (``--option``),
-    each value read as its field's type (``true``/``false`` for switches, a comma list for
-    ``anchors`` and ``floor_lift``); ``n_skills`` (``--skills``) wins over an option of that
-    name."""
-    from dataclasses import fields
-
+    """A :class:`~sloth_bayes.model.ModelConfig` from ``NAME=VALUE`` strings (``--option``;
+    :meth:`~sloth_bayes.model.ModelConfig.from_options`); ``n_skills`` (``--skills``) wins."""
     from .model import ModelConfig
 
-    defaults = {f.name: getattr(ModelConfig(), f.name) for f in fields(ModelConfig)}
-    values: dict = {}
-    types = {f.name: str(f.type) for f in fields(ModelConfig)}
-    optional = {name for name, kind in types.items() if "None" in kind}
-    for item in options or []:
-        name, sep, text = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep:
-            raise SystemExit(f"--option expects NAME=VALUE, got {item!r}")
-        if name not in defaults:
-            raise SystemExit(f"--option {name}: not a model option; use one of {', '.join(defaults)}")
-        default, text = defaults[name], text.strip()
-        # the value's type: the default's, or for an option off by default (None) its annotation's
-        kind = type(default) if default is not None else (int if "int" in types[name] else float)
-        try:
-            if isinstance(default, bool):
-                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError("use true or false")
-                values[name] = text.lower() in ("true", "1", "yes")
-            elif name == "anchors":
-                values[name] = None if text.lower() in ("", "none") else tuple(t.strip() for t in text.split(","))
-            elif name in optional and text.lower() in ("", "none"):  # e.g. efficiency_df=none
-                values[name] = None
-            elif isinstance(default, tuple):  # a comma list; "none" or nothing for ()
-                items = (t.strip() for t in text.split(","))
-                values[name] = tuple(t for t in items if t.lower() not in ("", "none"))
-            else:
-                values[name] = kind(text)
-        except ValueError as err:
-            raise SystemExit(f"--option {name}={text!r}: not a {kind.__name__} ({err})") from None
-    if n_skills is not None:
-        values["n_skills"] = int(n_skills)
     try:
-        return ModelConfig(**values)
+        config = ModelConfig.from_options(options or [])
+        return config if n_skills is None else config.with_options(n_skills=int(n_skills))
     except ValueError as err:
         raise SystemExit(f"--option: {err}") from None
 
@@ -145,12 +110,10 @@ def cmd_fit(args) -> int:
 
 
 def _print_rounding(model) -> None:
-    """Say which benchmarks' scores the fit read as rounded (``ModelConfig.rounded_scores``)."""
+    """Say which benchmarks' scores the fit read as rounded."""
     from .forecast import encoding_of
 
     enc = encoding_of(model.idata_)
-    if not model.config.rounded_scores:
-        return
     rounded = [f"{b} ({s:g})" for b, s in zip(enc.benchmarks, enc.score_step) if s > 0]
     if rounded:
         print("scores read as rounded (step): " + ", ".join(rounded))

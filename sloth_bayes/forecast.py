@@ -6,10 +6,9 @@ what the fit never saw drawn from its population distribution, draw by draw:
 * a sub-family in the fit uses its posterior efficiency; a new sub-family of a known coarse
   family draws ``alpha_coarse + sigma_sub * z``; a family never seen draws its coarse
   efficiency too (``sigma_coarse * z``): wide, honest intervals (``z`` from the model's
-  prior: Student-t with ``efficiency_df`` degrees of freedom, or N(0, 1));
+  prior: Student-t with ``Priors.efficiency_df`` degrees of freedom);
 * a coarse family in the fit uses its posterior slope deviations, a new one draws them
   (pivoting on the mean covariates of its queried models);
-* an LLM in the fit keeps its own skill residual, a new one draws ``sigma_llm * N(0, 1)``;
 * an unknown token count is drawn from its family's prior (or its posterior, for an LLM of
   the fit).
 """
@@ -27,18 +26,14 @@ from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, validate_que
 from .model import (
     Encoding,
     ModelConfig,
+    anchor_rows,
     benchmark_mean,
     deviation_frame,
-    deviation_knee,
     deviation_term,
     effective_floor,
-    identify_profile,
     loading_mask,
-    logit_noise_sd,
     observation_sd,
     orthogonal_to,
-    profile_anchor_rows,
-    size_bend,
     slope_deviation,
     standardise,
     tokens_prior,
@@ -67,7 +62,7 @@ def encoding_of(idata) -> Encoding:
 def flat_draws(idata, name: str) -> np.ndarray:
     """Posterior draws of ``name`` with chain and draw merged into a leading sample axis. A
     family profile's entries (dim ``profiled_benchmark``: no anchors) come on every
-    benchmark, 0 where it has none, as fits saved before stop 38 stored them."""
+    benchmark, 0 at the anchors."""
     da = idata.posterior[name]
     if "profiled_benchmark" in da.dims:
         da = da.rename(profiled_benchmark="benchmark").reindex(
@@ -93,7 +88,6 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     n_q = len(q)
 
     size_z, tokens_z = standardise(enc, q[SIZE], q[TOKENS])
-    llm_index = {m: i for i, m in enumerate(enc.llms)}
     missing_llms = list(idata.posterior["tokens_latent"].coords["llm_missing_tokens"].values) if (
         "tokens_latent" in post
     ) else []
@@ -117,10 +111,6 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         "instruct_shift"
     ][:, None, :]
     theta_plug = x_plug @ post["slopes"].mean(0) + instruct[:, None] * post["instruct_shift"].mean(0)
-    if "size_curvature" in post:
-        bend = size_bend(enc, size_z)
-        theta += bend[None, :, None] * post["size_curvature"][:, None, :]
-        theta_plug += bend[:, None] * post["size_curvature"].mean(0)
     kinds = []
     has_dev = "z_slope" in post
     # A family the fit never saw has no centre of its own yet: its slope deviations pivot on
@@ -130,18 +120,14 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     # at each family's own centre) already covers: intervals ~1.3x too wide at zero-shot.
     coarse_q = q[FAMILY].astype(str).to_numpy()
     new_pivot = {c: x[:, coarse_q == c].mean(axis=1) for c in set(coarse_q) - set(enc.coarse)}
-    has_llm = "z_llm" in post
-    if has_llm:
-        eps_fit = post["sigma_llm"][:, None, :] * _centred(post["z_llm"])  # (S, N, K)
     once = _draws_per_group(rng, n_s)
     config = config_of(idata)
     if has_dev:
         dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
-        knee = deviation_knee(config)
+        knee = config.priors.deviation_knee
 
-    def new_offset(level, group, chol):  # a new family's standardised offset draws (S, K)
-        z = once((level, group), (k,), config.efficiency_df)
-        return z if chol not in post else np.einsum("sk,sjk->sj", z, post[chol])  # z L^T
+    def new_offset(level, group):  # a new family's standardised offset draws (S, K)
+        return once((level, group), (k,), config.priors.efficiency_df)
 
     rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
     for i, (name, coarse, sub) in enumerate(rows):
@@ -151,12 +137,12 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             kinds.append(KIND_OBSERVED)
         elif coarse in enc.coarse:
             base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
-            a = base + post["sigma_sub"] * new_offset("sub", sub, "sub_chol")
+            a = base + post["sigma_sub"] * new_offset("sub", sub)
             a_plug = base.mean(0)
             kinds.append(KIND_NEW_SUB)
         else:
-            a = post["sigma_coarse"] * new_offset("coarse", coarse, "efficiency_chol")
-            a = a + post["sigma_sub"] * new_offset("sub", sub, "sub_chol")
+            a = post["sigma_coarse"] * new_offset("coarse", coarse)
+            a = a + post["sigma_sub"] * new_offset("sub", sub)
             a_plug = np.zeros(k)
             kinds.append(KIND_NEW_FAMILY)
         theta[:, i] += a
@@ -170,27 +156,17 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             else:
                 pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
                 low = high = 0.0  # no fitted model: tempered from the pivot on
-                z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:], config.deviation_df)
+                z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:])
                 dev = slope_deviation(post["tau_slope"], z_new)[:, 0]
             theta[:, i] += deviation_term(x[:, i] - pivot, dev, knee, low, high)
-        if has_llm:
-            if name in llm_index:
-                e = eps_fit[:, llm_index[name]]
-                theta_plug[i] += e.mean(0)
-            else:
-                e = post["sigma_llm"] * rng.standard_normal((n_s, k))
-            theta[:, i] += e
 
-    offset, offset_plug = _bench_offsets(post, enc, q, rng, once, anchor_rows_of(idata, enc))
+    offset, offset_plug = _bench_offsets(post, enc, q, rng, once)
     lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
     floor = effective_floor(post, enc.floor)  # (S, 1, J) when learned, else (J,)
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
     power = post["link_power"][:, None, None] if "link_power" in post else 1.0
     mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset, power))
-    sigma_logit = 0.0
-    if "sigma_logit" in post:
-        ratio = post["instruct_noise"][:, None, :] if "instruct_noise" in post else None
-        sigma_logit = np.asarray(logit_noise_sd(post["sigma_logit"][:, None, :], instruct[None, :, None], ratio))
+    sigma_logit = post["sigma_logit"][:, None, :]
     sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit, power))
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
     floor_plug = floor.mean(0)[0] if floor.ndim == 3 else floor
@@ -239,15 +215,7 @@ def config_of(idata) -> ModelConfig:
     return ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
 
 
-def anchor_rows_of(idata, enc: Encoding) -> np.ndarray | None:
-    """The fit's :func:`~sloth_bayes.model.profile_anchor_rows`, from its stored config."""
-    mask = loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors), enc.pure_anchors)
-    return profile_anchor_rows(mask, config_of(idata))
-
-
-def _bench_offsets(
-    post: dict, enc: Encoding, q: pd.DataFrame, rng, once=None, anchor_rows=None
-) -> tuple[np.ndarray, np.ndarray]:
+def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng, once=None) -> tuple[np.ndarray, np.ndarray]:
     """Benchmark-specific logit terms of the queries, (S, Q, J) draws and (Q, J) plug-in:
     the instruct shift per benchmark and the family's own benchmark profile (a family the
     fit has seen keeps its posterior profile, an unseen one draws a new profile)."""
@@ -258,7 +226,8 @@ def _bench_offsets(
         shift = np.asarray(orthogonal_to(post["instruct_bench"][:, None, :], post["loadings"]))
         off += q[INSTRUCT].to_numpy(float)[None, :, None] * shift
         plug += off.mean(0)
-    for site, names, col in (("family_bench", enc.coarse, FAMILY), ("sub_bench", enc.subfamilies, SUBFAMILY)):
+    anchors = anchor_rows(loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors)))
+    for site, names, col in (("family_bench", enc.coarse, FAMILY),):
         if f"z_{site}" not in post:
             continue
         sigma = post[f"sigma_{site}"]  # (S, J)
@@ -270,7 +239,7 @@ def _bench_offsets(
             [profiles[:, i] if i >= 0 else sigma * once((site, g), (n_j,)) for g, i in zip(groups, seen)],
             axis=1,
         )
-        u = np.asarray(identify_profile(u, post["loadings"], anchor_rows))
+        u = u * (1.0 - anchors)
         off += u
         # the plug-in (a point fit) knows the profiles of seen families, assumes none for new ones
         plug += np.where(np.array(seen)[:, None] >= 0, u.mean(0), 0.0)

@@ -23,20 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import xarray as xr
-from numpyro.distributions import constraints
-from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS
 
 from .model import (
     CENTRED_SITES,
-    CHOL_SITES,
     COVARIATES,
+    DEVIATION_COVARIATES,
     Encoding,
     ModelConfig,
     ModelData,
     centredness,
-    correlate,
-    folds_loadings,
     learns_floor,
     loadings_matrix,
     profiled_benchmarks,
@@ -48,64 +44,37 @@ from .model import (
 CHAIN_METHODS = ("parallel", "sequential", "vectorized")
 
 
-def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[str, ...]:
-    """The GLOBAL_SITES this configuration has (switched-off terms have no site; nor has
-    the floor lift where ``data`` has no benchmark of a lifted kind)."""
-    off = set()
-    if not config.slope_deviations:
-        off.add("tau_slope")
-    if not config.llm_residual:
-        off.add("sigma_llm")
-    if not config.instruct_bench:
-        off.add("instruct_bench")
-    if not config.size_curvature:
-        off.add("size_curvature")
-    if not config.logit_noise:
-        off.add("sigma_logit")
-    if not (config.logit_noise and config.instruct_noise):
-        off.add("instruct_noise")
-    if not config.correlated_efficiency:
-        off.add("efficiency_chol")
-    if not config.correlated_sub:
-        off.add("sub_chol")
-    if not config.link_power:
-        off.add("log_link_power")
-    if not (config.floor_lift if data is None else learns_floor(config, data)):
-        off.add("floor_lift_unfolded")
-    off.add("loadings_free" if folds_loadings(config) else "loadings_unfolded")
-    off.add("sigma_bench" if config.folded_noise else "sigma_bench_unfolded")
-    if config.family_bench not in ("coarse", "nested"):
-        off.add("sigma_family_bench")
-    if config.family_bench not in ("sub", "nested"):
-        off.add("sigma_sub_bench")
-    return tuple(s for s in GLOBAL_SITES if s not in off)
-
 #: Population-level sites, strongly correlated with each other (loadings vs difficulties vs
 #: slopes): they share one dense block of the mass matrix; the many per-family / per-LLM
 #: sites keep a diagonal one.
 GLOBAL_SITES = (
     "slopes",
     "instruct_shift",
-    "size_curvature",
     "sigma_sub",
     "sigma_coarse",
-    "efficiency_chol",
-    "sub_chol",
     "tau_slope",
-    "sigma_llm",
     "loadings_free",
-    "loadings_unfolded",
     "difficulty",
-    "sigma_bench",
     "sigma_bench_unfolded",
     "sigma_logit",
-    "instruct_noise",
     "instruct_bench",
     "floor_lift_unfolded",
     "log_link_power",
     "sigma_family_bench",
-    "sigma_sub_bench",
 )
+
+
+def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[str, ...]:
+    """The GLOBAL_SITES this configuration has (switched-off terms have no site; nor has
+    the floor lift where ``data`` has no benchmark of a lifted kind)."""
+    off = set()
+    if not config.slope_deviations:
+        off.add("tau_slope")
+    if not (config.learned_floors if data is None else learns_floor(data)):
+        off.add("floor_lift_unfolded")
+    if not config.family_profile:
+        off.add("sigma_family_bench")
+    return tuple(s for s in GLOBAL_SITES if s not in off)
 
 
 @dataclass(frozen=True)
@@ -487,23 +456,16 @@ def sample_nuts(model, args: tuple, kwargs: dict, sampler: SamplerConfig, init, 
 
 def _constrainer(config: ModelConfig, data: ModelData):
     """Unconstrained sites (any leading axes) -> the constrained values :func:`recentre`
-    reads (spreads, slopes, the offsets, the ``loadings`` matrix and, with correlated
-    efficiencies, their Cholesky factor): each site's bijection (spreads: exp; loadings as
-    :func:`skills_model` samples them), without
-    running the model (an eager run of it costs ~200 small compilations)."""
+    reads (spreads, slopes, the offsets and the ``loadings`` matrix), without running the
+    model (an eager run of it costs ~200 small compilations)."""
 
     def constrain(sites):
         out = {n: sites[n] for n in (*CENTRED_SITES, "slopes")}
         out |= {n: jnp.exp(sites[n]) for n in CENTRED_SITES.values()}
-        if not np.any(data.loading_mask == 1.0):  # every benchmark a pure anchor
+        if not np.any(data.loading_mask == 1.0):  # every benchmark an anchor
             free = jnp.zeros(sites["slopes"].shape[:-2] + (0,))
-        elif folds_loadings(config):
-            free = jnp.abs(sites["loadings_unfolded"])
         else:
-            free = sites["loadings_free"] if config.signed_loadings else jnp.exp(sites["loadings_free"])
-        for chol in CHOL_SITES.values():
-            if chol in sites:
-                out[chol] = biject_to(constraints.corr_cholesky)(sites[chol])
+            free = sites["loadings_free"]
         return out | {"loadings": loadings_matrix(free, data.loading_mask)}
 
     return constrain
@@ -532,9 +494,7 @@ def run_nuts(data: ModelData, config: ModelConfig, sampler: SamplerConfig, seed,
         # the family offsets' centredness from the first part of the warm-up (pinned_offsets)
         constrain = _constrainer(config, data)
         sites = constrain(draws)
-        # the offsets' values (correlated ones: z' L^T)
-        centring.update({name: centredness(correlate(sites[name], sites.get(CHOL_SITES[name])))
-                         for name in CENTRED_SITES})
+        centring.update({name: centredness(sites[name]) for name in CENTRED_SITES})
 
         def forward(sites):  # unconstrained sites (any leading axes) -> the new coordinates
             return {**sites, **recentre(constrain(sites), centring, data)}
@@ -567,11 +527,8 @@ def site_dims() -> dict[str, list[str]]:
     return {
         "slopes": ["covariate", "skill"],
         "instruct_shift": ["skill"],
-        "size_curvature": ["skill"],
         "sigma_sub": ["skill"],
         "sigma_coarse": ["skill"],
-        "efficiency_chol": ["skill", "skill_col"],
-        "sub_chol": ["skill", "skill_col"],
         "z_coarse": ["coarse_family", "skill"],
         "alpha_coarse": ["coarse_family", "skill"],
         "z_sub": ["family", "skill"],
@@ -580,16 +537,12 @@ def site_dims() -> dict[str, list[str]]:
         "tokens_latent": ["llm_missing_tokens"],
         "tau_slope": ["deviation_covariate"],
         "z_slope": ["coarse_family", "deviation_covariate", "skill"],
-        "sigma_llm": ["skill"],
-        "z_llm": ["llm", "skill"],
         "loadings_free": ["loading_free"],
-        "loadings_unfolded": ["loading_free"],
         "loadings": ["benchmark", "skill"],
         "difficulty": ["benchmark"],
         "sigma_bench": ["benchmark"],
         "sigma_bench_unfolded": ["benchmark"],
         "sigma_logit": ["benchmark"],
-        "instruct_noise": ["benchmark"],
         "instruct_bench": ["benchmark"],
         "floor_lift_unfolded": ["lifted_benchmark"],
         "floor_lift": ["benchmark"],
@@ -597,8 +550,6 @@ def site_dims() -> dict[str, list[str]]:
         "link_power": [],
         "sigma_family_bench": ["profiled_benchmark"],
         "z_family_bench": ["coarse_family", "profiled_benchmark"],
-        "sigma_sub_bench": ["profiled_benchmark"],
-        "z_sub_bench": ["family", "profiled_benchmark"],
         "y": ["cell"],
     }
 
@@ -611,18 +562,16 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
     """Coordinates, dims and constant data of a fit's DataTree (shared by both builders)."""
     coords = {
         "covariate": list(COVARIATES),
-        "deviation_covariate": list(COVARIATES[: 3 if config.interaction_deviation else 2]),
+        "deviation_covariate": list(DEVIATION_COVARIATES),
         "skill": skill_names(config.n_skills),
-        **({"skill_col": skill_names(config.n_skills)} if config.correlated_efficiency or config.correlated_sub else {}),
-        **({"lifted_benchmark": [enc.benchmarks[j] for j in data.lifted]}
-           if learns_floor(config, data) else {}),
+        **({"lifted_benchmark": [enc.benchmarks[j] for j in data.lifted]} if learns_floor(data) else {}),
         "coarse_family": enc.coarse,
         "family": enc.subfamilies,
         "llm": enc.llms,
         "llm_missing_tokens": [enc.llms[i] for i in np.asarray(data.tokens_missing)],
         "tokens_group": token_group_labels(data, enc.llms),
         "benchmark": enc.benchmarks,
-        "profiled_benchmark": [enc.benchmarks[j] for j in profiled_benchmarks(data.loading_mask, config)],
+        "profiled_benchmark": [enc.benchmarks[j] for j in profiled_benchmarks(data.loading_mask)],
         "loading_free": np.arange(int(np.sum(data.loading_mask == 1.0))),
         "cell": np.arange(len(data.y)),
     }
@@ -640,8 +589,6 @@ def _tree_layout(data: ModelData, enc: Encoding, config: ModelConfig) -> tuple[d
         ),
     }
     dims = site_dims()
-    if config.deviation_per_skill:
-        dims["tau_slope"] = ["deviation_covariate", "skill"]
     dims.update(
         {
             "cell_llm": ["cell"],

@@ -14,7 +14,7 @@ import xarray as xr
 
 from .utils import atomic_path
 
-FORMAT = "sloth_bayes.fit/1"
+FORMAT = "sloth_bayes.fit/2"
 REQUIRED_ATTRS = ("sloth_bayes_format", "sloth_bayes_config", "sloth_bayes_encoding")
 REQUIRED_VARS = ("slopes", "alpha", "alpha_coarse", "loadings", "difficulty", "sigma_bench")
 
@@ -53,7 +53,8 @@ def load_fit(path) -> xr.DataTree:
         )
     if tree.attrs["sloth_bayes_format"] != FORMAT:
         raise FitFileError(
-            f"{path} has format {tree.attrs['sloth_bayes_format']!r}; this version reads {FORMAT!r}."
+            f"{path} has format {tree.attrs['sloth_bayes_format']!r}; this version of sloth_bayes "
+            f"reads {FORMAT!r} only: refit the table with this version (`sloth-bayes fit`)."
         )
     if "posterior" not in tree.children or any(
         v not in tree["posterior"].data_vars for v in REQUIRED_VARS

@@ -33,12 +33,9 @@ from .forecast import flat_draws as _draws
 from .model import (
     benchmark_mean,
     deviation_frame,
-    deviation_knee,
     deviation_term,
     effective_floor,
-    logit_noise_sd,
     observation_sd,
-    size_bend,
     slope_deviation,
 )
 
@@ -454,26 +451,23 @@ def _fitted_deviations(tree) -> np.ndarray:
 
 
 def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
-    """Draws of the skills (S, G, K) of a sub-family of the fit along a covariate path, without
-    the per-LLM residual."""
+    """Draws of the skills (S, G, K) of a sub-family of the fit along a covariate path."""
     enc = encoding_of(tree)
     f = enc.subfamilies.index(family)
     x = np.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)  # (G, 3)
     theta = _draws(tree, "alpha")[:, f][:, None, :] + instruct * _draws(tree, "instruct_shift")[:, None, :]
     theta = theta + np.einsum("gc,sck->sgk", x, _draws(tree, "slopes"))
-    if "size_curvature" in tree.posterior:
-        theta = theta + size_bend(enc, np.asarray(size_z))[None, :, None] * _draws(tree, "size_curvature")[:, None]
     if "z_slope" in tree.posterior:
         c = enc.sub_coarse[f]
         dev = _fitted_deviations(tree)[:, c]
         pivot, low, high = deviation_frame(enc, [enc.coarse[c]])
-        theta = theta + deviation_term(x - pivot, dev[:, None], deviation_knee(config_of(tree)), low, high)
+        theta = theta + deviation_term(x - pivot, dev[:, None], config_of(tree).priors.deviation_knee, low, high)
     return theta
 
 
 def llm_skills(idata) -> np.ndarray:
     """Posterior draws of every LLM's skills, (sample, llm, skill), as the model builds them
-    (family efficiency, covariates, instruct shift, slope deviations, per-LLM residual)."""
+    (family efficiency, covariates, instruct shift, slope deviations)."""
     tree = _tree(idata)
     enc = encoding_of(tree)
     cd = tree.constant_data
@@ -489,21 +483,13 @@ def llm_skills(idata) -> np.ndarray:
     theta = _draws(tree, "alpha")[:, sub]
     theta = theta + cd["llm_instruct"].to_numpy()[None, :, None] * _draws(tree, "instruct_shift")[:, None]
     slopes = _draws(tree, "slopes")
-    if "size_curvature" in tree.posterior:
-        theta = theta + size_bend(enc, size_z)[..., None] * _draws(tree, "size_curvature")[:, None]
     if "z_slope" in tree.posterior:
         names = cd["llm_coarse_family"].to_numpy().astype(str)
         coarse = [enc.coarse.index(c) for c in names]
         dev = _fitted_deviations(tree)[:, coarse]
         pivot, low, high = deviation_frame(enc, names)
-        theta = theta + deviation_term(x - pivot, dev, deviation_knee(config_of(tree)), low, high)
-    theta = theta + np.einsum("snc,sck->snk", x, slopes)
-    if "eps_llm" in tree.posterior:
-        theta = theta + _draws(tree, "eps_llm")
-    elif "z_llm" in tree.posterior:  # non-centred parameterisation (earlier fits)
-        z = _draws(tree, "z_llm")
-        theta = theta + _draws(tree, "sigma_llm")[:, None, :] * (z - z.mean(axis=1, keepdims=True))
-    return theta
+        theta = theta + deviation_term(x - pivot, dev, config_of(tree).priors.deviation_knee, low, high)
+    return theta + np.einsum("snc,sck->snk", x, slopes)
 
 
 def skill_trajectories(
@@ -756,11 +742,10 @@ def rank_plot(idata, var_names: Sequence[str] | str = ("slopes", "instruct_shift
 def _llm_offsets(tree, enc) -> np.ndarray:
     """The benchmark-specific logit terms (family profiles, instruct shift per benchmark) of
     the fit's own LLMs, (S, N, J), exactly as forecasts build them."""
-    from .forecast import _bench_offsets, anchor_rows_of
+    from .forecast import _bench_offsets
 
     cd = tree.constant_data
-    names = ("difficulty", "loadings", "instruct_bench", "sigma_family_bench", "z_family_bench",
-             "sigma_sub_bench", "z_sub_bench")
+    names = ("difficulty", "loadings", "instruct_bench", "sigma_family_bench", "z_family_bench")
     post = {n: _draws(tree, n) for n in names if n in tree.posterior}
     llms = pd.DataFrame(
         {
@@ -770,7 +755,7 @@ def _llm_offsets(tree, enc) -> np.ndarray:
         }
     )
     rng = np.random.default_rng(0)
-    return _bench_offsets(post, enc, llms, rng, anchor_rows=anchor_rows_of(tree, enc))[0]
+    return _bench_offsets(post, enc, llms, rng)[0]
 
 
 def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
@@ -794,11 +779,7 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     mu = mu[:, llm_of_cell, col]
     inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
     floor = floor[:, 0, col] if floor.ndim == 3 else floor[col]
-    sigma_logit = 0.0
-    if "sigma_logit" in tree.posterior:
-        ratio = _draws(tree, "instruct_noise")[:, col] if "instruct_noise" in tree.posterior else None
-        instruct = cd["llm_instruct"].to_numpy()[llm_of_cell]
-        sigma_logit = np.asarray(logit_noise_sd(_draws(tree, "sigma_logit")[:, col], instruct, ratio))
+    sigma_logit = _draws(tree, "sigma_logit")[:, col]
     sd = np.asarray(observation_sd(mu, inv_items[col], _draws(tree, "sigma_bench")[:, col], floor, sigma_logit, power))
     rng = np.random.default_rng(seed)
     y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)

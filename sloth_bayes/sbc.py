@@ -61,7 +61,6 @@ __all__ = [
 #: Parameter groups whose true values are ranked (posterior variable names).
 DEFAULT_GROUPS = (
     "slopes",
-    "size_curvature",
     "instruct_shift",
     "loadings_free",
     "difficulty",
@@ -69,7 +68,6 @@ DEFAULT_GROUPS = (
     "sigma_logit",
     "sigma_coarse",
     "sigma_sub",
-    "sigma_llm",
     "tau_slope",
     "alpha",
     "sigma_family_bench",
@@ -82,8 +80,8 @@ SBC_SAMPLER = SamplerConfig(chains=2, warmup=200, draws=200, svi_steps=300, svi_
 
 # --- fitting, compiled once per design ---------------------------------------------------------
 def _prior_scales(config: ModelConfig) -> tuple[str, ...]:
-    """Names of the float fields of a configuration (prior scales): dynamic arguments."""
-    return tuple(f.name for f in fields(config) if isinstance(getattr(config, f.name), float))
+    """Names of the float prior scales of a configuration: dynamic arguments."""
+    return tuple(f.name for f in fields(config.priors) if isinstance(getattr(config.priors, f.name), float))
 
 
 class CompiledFitter:
@@ -171,9 +169,10 @@ class CompiledFitter:
     def _model(self, y, scales, mask, frame):
         cfg = self.config
         if scales:  # a copy holding the (traced) scales; no __init__ checks on tracers
-            cfg = copy.copy(cfg)
+            cfg, priors = copy.copy(cfg), copy.copy(cfg.priors)
             for name, value in scales.items():
-                object.__setattr__(cfg, name, value)
+                object.__setattr__(priors, name, value)
+            object.__setattr__(cfg, "priors", priors)
         return skills_model(self._data._replace(cell_mask=mask, frame=frame), cfg, y=y)
 
     def _frame(self, mask: np.ndarray) -> tuple:
@@ -202,14 +201,16 @@ class CompiledFitter:
         """The prior scales of ``config`` as kernel arguments (its structure must match)."""
         import jax.numpy as jnp
 
-        static = {f.name for f in fields(config)} - set(self._scale_names)
-        differ = [n for n in static if getattr(config, n) != getattr(self.config, n)]
+        differ = [f.name for f in fields(config) if f.name != "priors"
+                  and getattr(config, f.name) != getattr(self.config, f.name)]
+        differ += [n for n in {f.name for f in fields(config.priors)} - set(self._scale_names)
+                   if getattr(config.priors, n) != getattr(self.config.priors, n)]
         if differ:
             raise ValueError(
                 f"config differs from the compiled one in {sorted(differ)} (structure, not prior "
                 "scales): build another CompiledFitter for it"
             )
-        return {n: jnp.asarray(getattr(config, n), jnp.float32) for n in self._scale_names}
+        return {n: jnp.asarray(getattr(config.priors, n), jnp.float32) for n in self._scale_names}
 
     def _kernel(self, kind: str, args: tuple):
         """The compiled ``kind`` kernel ("svi" or "chain") for arguments shaped as ``args``,
@@ -707,7 +708,7 @@ def cmd_sbc(args) -> int:
 
     template = pd.read_csv(args.template) if args.template else None
     config = ModelConfig(n_skills=args.skills)
-    override = replace(config, slope_scale=args.broken_slope_scale) if args.broken_slope_scale else None
+    override = config.with_options(slope=args.broken_slope_scale) if args.broken_slope_scale else None
     sampler = replace(SBC_SAMPLER, chains=args.chains, warmup=args.warmup, draws=args.draws)
     design_kwargs = {} if template is not None else {"n_families": args.families}
     result = run_sbc(

@@ -29,7 +29,7 @@ atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
 jax.config.update("jax_compilation_cache_dir", _JAX_CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
-SIM_CONFIG = ModelConfig(n_skills=2, size_curvature=True)
+SIM_CONFIG = ModelConfig(n_skills=2)
 QUICK = dict(chains=2, warmup=150, draws=150, svi_steps=400, svi_restarts=2)
 
 

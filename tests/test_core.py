@@ -323,7 +323,7 @@ def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypat
     q = pd.DataFrame([fam, fam]).assign(Model=["far-1", "far-2"], **{"#Params (B)": [2 * biggest, 10 * biggest]})
     mu = model.predictive_draws(q, seed=0)["mu"].to_numpy().astype(float)  # (S, 2, J)
     floor = np.asarray(enc.floor)
-    power = flat_draws(model.idata_, "link_power")[:, None, None] if model.config.link_power else 1.0
+    power = flat_draws(model.idata_, "link_power")[:, None, None]
     p = ((mu - floor) / (1 - floor)) ** (1 / power)  # the sigmoid of the logit: the link inverted
     with np.errstate(divide="ignore"):  # saturated cells (p = 0 or 1): masked out below
         logit_gap = np.log(p[:, 1] / (1 - p[:, 1])) - np.log(p[:, 0] / (1 - p[:, 0]))
@@ -339,41 +339,29 @@ def _assert_far_forecasts_follow_the_plotted_skill_curve(model, table, monkeypat
         return np.einsum("sk,sjk->sj", theta[:, 1] - theta[:, 0], lam)
 
     np.testing.assert_allclose(logit_gap[ok], curve_gap()[ok], atol=2e-3)
-    monkeypatch.setattr(plots, "deviation_knee", lambda config: None)
+    linear = model.config.with_options(deviation_knee=None)
+    monkeypatch.setattr(plots, "config_of", lambda tree: linear)
     assert np.abs(logit_gap[ok] - curve_gap()[ok]).max() > 0.01
 
 
 def test_forecast_of_a_fitted_llm_is_the_models_own_mean(sim_fit, simulated):
     """For LLMs of the fit, the forecast's skill-implied score (``mu``) is, draw by draw, the
     mean the NumPyro model itself gives their observed cells: the forecaster rebuilds skills
-    (slopes, size curvature, slope deviations, instruct shifts, profiles) exactly as the model."""
-    assert "size_curvature" in sim_fit.idata_.posterior  # the fixture's model has the term
+    (slopes, slope deviations, instruct shifts, profiles) exactly as the model."""
     _assert_forecast_is_the_models_own_mean(sim_fit, simulated[0])
     _assert_plotted_skills_are_the_forecasters(sim_fit, simulated[0])
 
 
-def test_forecast_is_the_models_own_mean_with_per_skill_deviations_and_the_interaction(simulated, monkeypatch):
-    """The same with the slope-deviation options switched: a spread per covariate and skill,
-    a deviation of the interaction slope too (3 deviating covariates), deviations that grow
-    like a square root far from the family (a knee well inside the simulated sizes' range),
-    and a logit noise of their own for instruct models."""
+def test_forecast_is_the_models_own_mean_with_deviations_tempered_inside_the_sizes(simulated, monkeypatch):
+    """The same with deviations that grow like a square root far from the family (a knee
+    well inside the simulated sizes' range)."""
     from sloth_bayes import SlothBayes
     from sloth_bayes.model import ModelConfig
 
-    config = ModelConfig(
-        n_skills=2,
-        deviation_per_skill=True,
-        interaction_deviation=True,
-        deviation_growth="sqrt",
-        deviation_knee=0.5,
-        instruct_noise=True,
-    )
+    config = ModelConfig(n_skills=2).with_options(deviation_knee=0.5)
     model = SlothBayes(config=config, chains=1, warmup=30, draws=30, svi_steps=100, svi_restarts=1)
     model.fit(simulated[0], seed=0, progress_bar=False)
-    post = model.idata_.posterior
-    assert post["tau_slope"].dims[-2:] == ("deviation_covariate", "skill")
-    assert post.sizes["deviation_covariate"] == 3
-    assert post["instruct_noise"].dims[-1] == "benchmark"
+    assert model.idata_.posterior.sizes["deviation_covariate"] == 2
     _assert_forecast_is_the_models_own_mean(model, simulated[0])
     _assert_plotted_skills_are_the_forecasters(model, simulated[0])
     _assert_far_forecasts_follow_the_plotted_skill_curve(model, simulated[0], monkeypatch)
@@ -411,115 +399,17 @@ def test_what_a_new_family_draws_is_student_t_with_the_fits_degrees_of_freedom()
     assert kstest(normal.ravel(), "norm").pvalue > 0.01
 
 
-def test_a_new_family_draws_its_slope_deviations_with_the_fits_degrees_of_freedom(sim_fit, simulated, monkeypatch):
-    """The forecaster draws an unseen family's standardised slope deviations as the model's
-    prior does: with ``deviation_df`` degrees of freedom (None: normal), once per family."""
-    import json
-    import warnings
-
-    from sloth_bayes import forecast
-
-    table, _ = simulated
-    query = table.iloc[[0]].assign(Model="alien-7b", Family="alien", Family2="alien")
-    asked = []
-    real = forecast._draws_per_group
-
-    def recording(rng, n_s):
-        once = real(rng, n_s)
-        return lambda key, shape, df=None: asked.append((key, df)) or once(key, shape, df)
-
-    monkeypatch.setattr(forecast, "_draws_per_group", recording)
-    idata = sim_fit.idata_.copy()
-    for df in (None, 3.0):
-        config = json.loads(idata.attrs["sloth_bayes_config"])
-        idata.attrs["sloth_bayes_config"] = json.dumps(dict(config, deviation_df=df))
-        asked.clear()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            forecast.predictive_draws(idata, query, seed=0)
-        assert asked.count((("deviation", "alien"), df)) == 1, asked
-
-
-def test_model_options_from_the_command_line():
-    """``--option NAME=VALUE`` sets any ModelConfig field, read as that field's type; a name
-    or value it cannot take is refused with a message naming it."""
-    from sloth_bayes.cli import model_config
-
-    config = model_config(
-        ["deviation_growth=linear", "deviation-knee=2", "interaction_deviation=true", "anchors=MMLU, GSM8K"],
-        n_skills=2,
-    )
-    assert config.deviation_growth == "linear" and config.deviation_knee == 2.0
-    assert config.interaction_deviation is True and config.anchors == ("MMLU", "GSM8K")
-    assert config.n_skills == 2 and model_config(["n_skills=4"], n_skills=3).n_skills == 3
-    assert model_config(None) == model_config([])
-    assert model_config(["floor_lift=choice, rules"]).floor_lift == ("choice", "rules")
-    assert model_config(["floor_lift=none"]).floor_lift == ()
-    assert model_config(["efficiency_df=4"]).efficiency_df == 4.0
-    assert model_config(["efficiency_df=none"]).efficiency_df is None
-    assert model_config(["deviation_df=5"]).deviation_df == 5.0  # off (None) by default
-    for bad, match in (
-        ("warp_drive=1", "warp_drive: not a model option"),
-        ("logit_noise=maybe", "logit_noise='maybe': not a bool"),
-        ("deviation_knee=wide", "deviation_knee='wide': not a float"),
-        ("deviation_df=many", "deviation_df='many': not a float"),
-        ("deviation_growth=log", "deviation_growth"),
-        ("deviation_growth", "NAME=VALUE"),
-        ("floor_lift=guess", "floor_lift"),
-    ):
-        with pytest.raises(SystemExit, match=match):
-            model_config([bad])
-
-
-def test_a_new_family_draws_correlated_efficiencies_from_the_fitted_correlation(sim_fit, simulated):
-    """With ``correlated_efficiency`` a never-seen family's efficiencies on the skills are
-    drawn with the posterior's correlation (``efficiency_chol``): set to +0.95, the draws of
-    its two anchor benchmarks go together more than set to -0.95 (the fit's own draws, with
-    that one variable replaced)."""
-    import copy
-
-    from scipy.stats import spearmanr
-    import xarray as xr
-
-    from sloth_bayes.forecast import encoding_of
-
-    table, _ = simulated
-    query = table.iloc[[0]].assign(Model="alien-7b", Family="alien", Family2="alien")
-    post = sim_fit.idata_.posterior
-    anchors = encoding_of(sim_fit.idata_).anchors  # each loads 1 on its skill, 0 on later ones
-    rho = {}
-    for r in (0.95, -0.95):
-        chol = np.linalg.cholesky(np.array([[1.0, r], [r, 1.0]]))
-        model = copy.copy(sim_fit)
-        model.idata_ = sim_fit.idata_.copy(deep=True)
-        shape = post["alpha"].shape[:2] + (2, 2)
-        tree = model.idata_["posterior"]
-        tree["efficiency_chol"] = xr.DataArray(
-            np.broadcast_to(chol, shape).copy(), dims=("chain", "draw", "skill", "skill_col"))
-        # the second anchor off the first skill and a wide population: the anchors' logits
-        # are then the new family's two efficiencies plus what both share
-        loadings = tree["loadings"].copy()
-        loadings.loc[{"benchmark": anchors[1], "skill": loadings.skill.values[0]}] = 0.0
-        tree["loadings"] = loadings
-        tree["sigma_coarse"] = tree["sigma_coarse"] * 0 + 3.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mu = model.predictive_draws(query, seed=0)["mu"].isel(model=0)
-        rho[r] = spearmanr(mu.sel(benchmark=anchors[0]), mu.sel(benchmark=anchors[1]))[0]
-    assert rho[0.95] > rho[-0.95] + 0.3, rho
-
-
 def test_a_learned_floor_is_recovered_and_forecast_as_the_model_has_it():
     """``floor_lift``: a table simulated with MMLU's floor lifted by 0.15 of its scale above
     chance (and MMLU hard, so many models sit near it) gives a posterior whose 90% interval
     of that lift holds 0.15 and not 0 (the chance level alone cannot be the floor), and
     whose forecasts and plotted cells use the learned floors draw by draw (they would not
     match the model's own means at the chance levels); GSM8K's floor is exact: with
-    ``floor_lift=("choice", "rules")`` the choice benchmarks are lifted, GSM8K never."""
+    ``learned_floors=("choice", "rules")`` the choice benchmarks are lifted, GSM8K never."""
     from sloth_bayes import SlothBayes
     from sloth_bayes.simulate import simulate_table
 
-    config = ModelConfig(n_skills=2, floor_lift=("choice", "rules"))
+    config = ModelConfig(n_skills=2, learned_floors=("choice", "rules"))
     lift = np.array([0.15, 0.0, 0.0, 0.0, 0.0])  # MMLU, ARC, HellaSwag, Winogrande, TruthfulQA
     table, truth = simulate_table(
         config=config, seed=5, params={"floor_lift_unfolded": lift, "difficulty": np.array([-3.0, 0, 0, 0, 0, 0])}
@@ -543,7 +433,7 @@ def test_a_link_power_is_recovered_and_forecast_as_the_model_has_it():
     from sloth_bayes import SlothBayes
     from sloth_bayes.simulate import simulate_table
 
-    config = ModelConfig(n_skills=2, link_power=True)
+    config = ModelConfig(n_skills=2)
     table, truth = simulate_table(config=config, seed=5, params={"log_link_power": np.log(3.0)})
     model = SlothBayes(config=config, **QUICK).fit(table, seed=0, progress_bar=False)
     low, high = np.quantile(model.idata_.posterior["link_power"], [0.05, 0.95])
@@ -593,7 +483,7 @@ def test_the_fits_log_likelihood_is_each_cells_own_log_density(sim_fit, simulate
 
 
 def test_anchors_have_no_family_profile_entries_and_read_back_as_zeros(sim_fit):
-    """The anchors carry no family profile (``profile_anchors``): their entries are not sampled
+    """The anchors carry no family profile: their entries are not sampled
     (a prior-only quantity would pass for an estimate in a summary and slow R-hat), and
     ``flat_draws`` puts the profile back on every benchmark with 0 at the anchors, as the
     forecaster reads it."""

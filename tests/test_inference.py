@@ -1,6 +1,5 @@
 """Inference settings that depend on the model configuration."""
 
-from dataclasses import replace
 
 import pytest
 
@@ -9,26 +8,25 @@ from sloth_bayes.model import ModelConfig
 
 
 def test_dense_block_drops_sites_of_switched_off_terms():
-    everything = ModelConfig(
-        llm_residual=True, family_bench="nested", instruct_bench=True, size_curvature=True,
-        instruct_noise=True, correlated_efficiency=True, correlated_sub=True, floor_lift=("rules",),
-    )
-    # one of the parameterisations of the free loadings: their sampled site
-    # and of the additive noise (``folded_noise``, default: ``|x|``, not its log)
-    assert set(GLOBAL_SITES) - set(_global_sites(everything)) == {"loadings_unfolded", "sigma_bench"}
-    folded = replace(everything, signed_loadings=False)
-    assert set(GLOBAL_SITES) - set(_global_sites(folded)) == {"loadings_free", "sigma_bench"}
-    log_space = replace(folded, folded_loadings=False, folded_noise=False)
-    assert set(GLOBAL_SITES) - set(_global_sites(log_space)) == {"loadings_unfolded", "sigma_bench_unfolded"}
-    assert "size_curvature" not in _global_sites(ModelConfig(size_curvature=False))
-    assert "instruct_noise" not in _global_sites(ModelConfig())
-    assert "efficiency_chol" not in _global_sites(ModelConfig())
-    assert "floor_lift_unfolded" not in _global_sites(ModelConfig(floor_lift=()))
-    assert "instruct_noise" not in _global_sites(ModelConfig(instruct_noise=True, logit_noise=False))
-    assert "sigma_sub_bench" not in _global_sites(ModelConfig(family_bench="coarse"))
-    reduced = _global_sites(ModelConfig(slope_deviations=False, llm_residual=False))
-    assert "tau_slope" not in reduced and "sigma_llm" not in reduced
+    assert set(_global_sites(ModelConfig())) == set(GLOBAL_SITES)
+    assert "floor_lift_unfolded" not in _global_sites(ModelConfig(learned_floors=()))
+    assert "sigma_family_bench" not in _global_sites(ModelConfig(family_profile=False))
+    reduced = _global_sites(ModelConfig(slope_deviations=False))
+    assert "tau_slope" not in reduced
     assert "loadings_free" in reduced
+
+
+def test_dense_block_sites_are_the_models_own_global_sites():
+    """Every dense-block site is sampled by the default model: a renamed site would silently
+    fall out of the dense block."""
+    from sloth_bayes.inference import _unconstrained_prototype
+    from sloth_bayes.model import skills_model
+    from sloth_bayes.simulate import prepare_design, synthetic_design
+
+    config = ModelConfig(n_skills=2)
+    data = prepare_design(synthetic_design(4, seed=0), config).data
+    proto = _unconstrained_prototype(skills_model, (data, config), {"y": None})
+    assert set(_global_sites(config, data)) <= set(proto)
 
 
 def test_mean_field_fit_recovers_a_known_gaussian_posterior():
@@ -258,11 +256,11 @@ def test_sampler_settings_of_a_newer_version_load_with_a_warning_naming_the_opti
     assert s == SamplerConfig(chains=3)
 
 
-@pytest.mark.parametrize("option", [{}, {"signed_loadings": False}, {"signed_loadings": False, "folded_loadings": False}])
+@pytest.mark.parametrize("option", [{}, {"slope_deviations": False}])
 def test_the_recentring_constrainer_is_numpyros_constrain_fn(option):
     """The adaptive centring maps the warm-up's unconstrained draws without running the
     model; what it reads (spreads, slopes, offsets, the loadings matrix) must be what
-    NumPyro's ``constrain_fn`` gives, for every way the loadings are sampled."""
+    NumPyro's ``constrain_fn`` gives."""
     import jax
     import numpy as np
     from numpyro.infer.util import constrain_fn

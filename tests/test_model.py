@@ -89,53 +89,25 @@ def test_a_rounded_score_is_read_as_the_interval_it_was_rounded_from():
     assert np.all(np.isfinite(grad))
 
 
-def test_a_config_saved_before_the_logit_noise_reads_back_without_it():
-    from sloth_bayes.model import ModelConfig
-
-    old = ModelConfig().to_dict()
-    old.pop("logit_noise")
-    assert ModelConfig.from_dict(old).logit_noise is False
-    assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()
-
-
-def test_a_config_saved_before_anchor_profiles_reads_back_as_it_was_fitted():
-    from sloth_bayes.model import ModelConfig
-
-    old = ModelConfig().to_dict()
-    for key in ("profile_anchors", "scale_prior"):
-        old.pop(key)
-    config = ModelConfig.from_dict(old)
-    assert config.profile_anchors is False and config.scale_prior == "half_normal"
-
-
 def test_gamma_scale_prior_has_the_stated_mean_and_no_mass_at_zero():
-    """``scale_prior(s)`` with ``"gamma"``: mean ``s`` and a density that vanishes at 0 (so a
-    spread near 0 is not a funnel's neck); the half-normal one keeps its mode at 0."""
-    from sloth_bayes.model import ModelConfig, scale_prior
+    """``spread_prior(s)``: mean ``s`` and a density that vanishes at 0 (so a spread near 0
+    is not a funnel's neck)."""
+    from sloth_bayes.model import spread_prior
 
-    gamma = scale_prior(0.3, ModelConfig(scale_prior="gamma"))
+    gamma = spread_prior(0.3)
     draws = gamma.sample(jax.random.PRNGKey(0), (200_000,))
     np.testing.assert_allclose(float(draws.mean()), 0.3, rtol=0.01)
     near_zero, at_mean = gamma.log_prob(jnp.array([1e-6, 0.3]))
     assert float(near_zero) < float(at_mean) - 10.0
-    half = scale_prior(0.3, ModelConfig(scale_prior="half_normal"))
-    assert float(half.log_prob(1e-6)) > float(half.log_prob(0.3))
 
 
-def test_anchor_identified_profiles_leave_the_anchors_to_the_skills():
-    """With anchor identification the anchors' profile entries are 0 and the others are
-    untouched; the orthogonal one has no component along the loadings."""
-    from sloth_bayes.model import identify_profile
+def test_family_profiles_leave_the_anchors_to_the_skills():
+    """The anchors carry no family profile (the skills are their family offsets)."""
+    from sloth_bayes.model import anchor_rows, loading_mask, profiled_benchmarks
 
-    rng = np.random.default_rng(1)
-    u = jnp.asarray(rng.standard_normal((5, 4)))  # 5 families, 4 benchmarks
-    loadings = jnp.asarray(np.abs(rng.standard_normal((4, 2))))
-    anchors = np.array([1.0, 0.0, 1.0, 0.0])
-    out = np.asarray(identify_profile(u, loadings, anchors))
-    np.testing.assert_allclose(out[:, [0, 2]], 0.0)
-    np.testing.assert_allclose(out[:, [1, 3]], np.asarray(u)[:, [1, 3]])
-    ortho = np.asarray(identify_profile(u, loadings))
-    np.testing.assert_allclose(ortho @ np.asarray(loadings), 0.0, atol=1e-5)
+    mask = loading_mask(["MMLU", "ARC", "GSM8K", "BBH"], ["MMLU", "GSM8K"], 2)
+    np.testing.assert_array_equal(anchor_rows(mask), [1.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(profiled_benchmarks(mask), [1, 3])
 
 
 def test_a_config_with_unknown_options_is_refused_by_name():
@@ -146,76 +118,34 @@ def test_a_config_with_unknown_options_is_refused_by_name():
     stored = dict(ModelConfig().to_dict(), warp_drive=True)
     with pytest.raises(ValueError, match="warp_drive"):
         ModelConfig.from_dict(stored)
-    with pytest.raises(ValueError, match="scale_prior"):
-        ModelConfig(scale_prior="cauchy")
-    with pytest.raises(ValueError, match="floor_lift"):
-        ModelConfig(floor_lift=True)  # a tuple of answer kinds, not a switch
-
-
-def test_fits_saved_before_or_with_the_floor_lift_switch_keep_their_floors():
-    """A config stored before ``floor_lift`` had no lifted floor; one stored while it was a
-    switch lifted every benchmark but the exact-answer ones: loading keeps what they had."""
-    from sloth_bayes.model import ModelConfig
-
     stored = ModelConfig().to_dict()
-    assert ModelConfig.from_dict(stored) == ModelConfig()
-    del stored["floor_lift"]
-    assert ModelConfig.from_dict(stored).floor_lift == ()
-    assert ModelConfig.from_dict(dict(stored, floor_lift=False)).floor_lift == ()
-    assert ModelConfig.from_dict(dict(stored, floor_lift=True)).floor_lift == ("choice", "rules")
-    assert ModelConfig.from_dict(dict(stored, floor_lift=["rules"])).floor_lift == ("rules",)
+    stored["priors"]["cauchy_scale"] = 1.0
+    with pytest.raises(ValueError, match="cauchy_scale"):
+        ModelConfig.from_dict(stored)
+    with pytest.raises(ValueError, match="learned_floors"):
+        ModelConfig(learned_floors=True)  # a tuple of answer kinds, not a switch
+    assert ModelConfig.from_dict(ModelConfig(n_skills=3).to_dict()) == ModelConfig(n_skills=3)
 
 
-def test_a_config_saved_before_the_link_power_reads_back_with_the_logistic():
+def test_options_from_the_command_line_set_choices_and_prior_scales():
     from sloth_bayes.model import ModelConfig
 
-    stored = ModelConfig(link_power=True).to_dict()
-    del stored["link_power"]
-    assert ModelConfig.from_dict(stored).link_power is False
-    assert ModelConfig.from_dict(dict(stored, link_power=True)).link_power is True
-
-
-def test_a_config_saved_before_student_t_efficiencies_reads_back_with_normal_ones():
-    from sloth_bayes.model import ModelConfig
-
-    stored = ModelConfig().to_dict()
-    assert ModelConfig.from_dict(stored).efficiency_df == 4.0  # the default round-trips
-    del stored["efficiency_df"]
-    assert ModelConfig.from_dict(stored).efficiency_df is None
-
-
-def test_slope_deviation_spreads_are_per_covariate_or_per_skill():
-    """``tau * z``: ``tau`` per covariate is shared by the skills, per (covariate, skill) it
-    is not. The same function serves the model (no sample axis) and posterior draws."""
-    from sloth_bayes.model import slope_deviation
-
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((2, 3, 4))  # 2 families, 3 covariates, 4 skills
-    tau = np.array([0.1, 0.2, 0.3])
-    np.testing.assert_allclose(slope_deviation(tau, z), tau[None, :, None] * z)
-    tau_k = rng.uniform(0.1, 0.5, (3, 4))
-    np.testing.assert_allclose(slope_deviation(tau_k, z), tau_k[None] * z)
-    # posterior draws: a leading sample axis on both arguments
-    for t in (tau, tau_k):
-        draws = slope_deviation(np.stack([t, 2 * t]), np.stack([z, z]))
-        np.testing.assert_allclose(draws[1], 2 * draws[0])
-        np.testing.assert_allclose(draws[0], slope_deviation(t, z))
-
-
-def test_a_config_saved_before_per_skill_deviations_reads_back_without_them():
-    from sloth_bayes.model import ModelConfig
-
-    old = ModelConfig().to_dict()
-    old.pop("deviation_per_skill")
-    old.pop("deviation_growth")
-    back = ModelConfig.from_dict(old)
-    assert back.deviation_per_skill is False and back.deviation_growth == "linear"
+    config = ModelConfig.from_options(["sub=0.3", "n_skills=2", "anchors=MMLU,BBH", "efficiency_df=none",
+                                       "family_profile=false", "learned_floors=choice, rules"])
+    assert config.n_skills == 2 and config.anchors == ("MMLU", "BBH") and not config.family_profile
+    assert config.priors.sub == 0.3 and config.priors.efficiency_df is None
+    assert config.learned_floors == ("choice", "rules")
+    assert ModelConfig.from_options(["learned_floors=none"]).learned_floors == ()
+    for bad, name in (("warp=1", "warp"), ("sub=abc", "sub"), ("family_profile=maybe", "family_profile"),
+                      ("learned_floors=guess", "learned_floors"), ("sub", "NAME=VALUE")):
+        with pytest.raises(ValueError, match=name):
+            ModelConfig.from_options([bad])
 
 
 def test_deviation_distance_is_linear_near_the_pivot_and_a_square_root_far():
     """``deviation_distance``: the identity without a knee; with knee ``c`` it is odd, ~``d``
     for ``|d| << c``, ~``sqrt(c |d|)`` for ``|d| >> c``, and exactly ``d / 2**0.25`` at c."""
-    from sloth_bayes.model import ModelConfig, deviation_distance, deviation_knee, deviation_term
+    from sloth_bayes.model import deviation_distance, deviation_term
 
     d = np.array([-1e4, -1.0, -1e-3, 0.0, 1e-3, 1.0, 1e4])
     np.testing.assert_array_equal(deviation_distance(d), d)
@@ -233,14 +163,9 @@ def test_deviation_distance_is_linear_near_the_pivot_and_a_square_root_far():
     np.testing.assert_allclose(h[[1, 5]], d[[1, 5]], atol=1e-9)
     np.testing.assert_allclose(h[0], -0.5 + deviation_distance(np.array(-2.5), 1.0))
     np.testing.assert_allclose(h[6], 1.5 + deviation_distance(np.array(3.5), 1.0))
-    assert deviation_knee(ModelConfig(deviation_growth="linear")) is None
-    assert deviation_knee(ModelConfig()) == 0.125  # the default is tempered beyond a knee of 1/8 sd
-    assert deviation_knee(ModelConfig(deviation_growth="sqrt", deviation_knee=2.0)) == 2.0
     # the term applies it per covariate distance
     dx, dev = np.array([[4.0, -1.0, 0.5]]), np.ones((1, 3, 2))
     np.testing.assert_allclose(deviation_term(dx, dev, 1.0), deviation_distance(dx, 1.0).sum(-1, keepdims=True) * np.ones((1, 2)))
-    with pytest.raises(ValueError, match="deviation_growth"):
-        ModelConfig(deviation_growth="log")
 
 
 def test_deviation_term_uses_only_the_covariates_that_deviate():
@@ -258,32 +183,11 @@ def test_deviation_term_uses_only_the_covariates_that_deviate():
     np.testing.assert_allclose(deviation_term(far, dev2), np.einsum("nc,nck->nk", dx[:, :2], dev2), rtol=1e-6)
 
 
-def test_correlated_efficiency_gives_coarse_families_the_prior_correlation_of_its_cholesky_factor():
-    """Known answer: with the skills' spreads fixed at 1 and the LKJ factor fixed at that of
-    correlation 0.9, a coarse family's efficiencies on two skills correlate 0.9 across prior
-    draws; without the option they are independent."""
-    import numpy as np
-
-    from sloth_bayes.model import ModelConfig
-    from sloth_bayes.simulate import draw_prior, prepare_design
-
-    chol = np.linalg.cholesky(np.array([[1.0, 0.9], [0.9, 1.0]]))
-    fixed = {"sigma_coarse": np.ones(2)}
-    for config, params, want in (
-        (ModelConfig(n_skills=2, correlated_efficiency=True), {**fixed, "efficiency_chol": chol}, 0.9),
-        (ModelConfig(n_skills=2), fixed, 0.0),
-    ):
-        design = prepare_design(None, config, seed=1, n_families=6)
-        alpha = draw_prior(design, 4000, seed=0, params=params)["alpha_coarse"]  # (n, C, K)
-        r = np.mean([np.corrcoef(alpha[:, c, 0], alpha[:, c, 1])[0, 1] for c in range(alpha.shape[1])])
-        assert abs(r - want) < 0.05, (config.correlated_efficiency, r)
-
-
 def test_the_default_learns_only_the_floor_no_chance_level_exists_for_and_one_link_power():
     """By default only IFEval (rule checks: no computable chance level) gets a learned floor;
     a table without it has no ``floor_lift`` site at all (the model is the plain one), and
     a lifted floor enters the mean through the trace's ``floor_lift`` of shape (J,). The
-    default link has one power shared by all benchmarks; ``link_power=False`` has none."""
+    default link has one power shared by all benchmarks."""
     import numpyro
     import pandas as pd
 
@@ -313,7 +217,7 @@ def test_the_default_learns_only_the_floor_no_chance_level_exists_for_and_one_li
         return enc, tr
 
     config = ModelConfig(n_skills=2)
-    assert config.floor_lift == ("rules",)
+    assert config.learned_floors == ("rules",)
     enc, tr = sites(names, config)
     assert enc.floor_learned == [False, False, True, False]
     assert tr["floor_lift_unfolded"]["value"].shape == (1,)
@@ -321,11 +225,9 @@ def test_the_default_learns_only_the_floor_no_chance_level_exists_for_and_one_li
     assert lift.shape == (4,) and lift[2] > 0 and np.all(lift[[0, 1, 3]] == 0)
     _, plain = sites(["MMLU", "GSM8K", "BBH"], config)
     assert "floor_lift" not in plain and "floor_lift_unfolded" not in plain
-    _, off = sites(names, ModelConfig(n_skills=2, floor_lift=()))
+    _, off = sites(names, ModelConfig(n_skills=2, learned_floors=()))
     assert "floor_lift" not in off
     assert tr["link_power"]["value"].shape == () and float(tr["link_power"]["value"]) > 0
-    _, logistic = sites(names, ModelConfig(n_skills=2, link_power=False))
-    assert "link_power" not in logistic and "log_link_power" not in logistic
 
 
 def test_student_t_efficiencies_give_coarse_families_heavy_tails():
@@ -343,39 +245,19 @@ def test_student_t_efficiencies_give_coarse_families_heavy_tails():
     want_t = centred(rng.standard_t(3.0, (n, c)))
     want_normal = centred(rng.standard_normal((n, c)))
     for config, want, other in (
-        (ModelConfig(n_skills=1, efficiency_df=3.0), want_t, want_normal),
-        (ModelConfig(n_skills=1, efficiency_df=None), want_normal, want_t),
+        (ModelConfig(n_skills=1).with_options(efficiency_df=3.0), want_t, want_normal),
+        (ModelConfig(n_skills=1).with_options(efficiency_df=None), want_normal, want_t),
     ):
         design = prepare_design(None, config, seed=1, n_families=c)
         alpha = draw_prior(design, n, seed=0, params={"sigma_coarse": np.ones(1)})["alpha_coarse"]
         got = np.asarray(alpha)[:, :, 0].ravel()
-        assert ks_2samp(got, want).pvalue > 0.01, config.efficiency_df
-        assert ks_2samp(got, other).pvalue < 1e-4, config.efficiency_df
+        assert ks_2samp(got, want).pvalue > 0.01, config.priors.efficiency_df
+        assert ks_2samp(got, other).pvalue < 1e-4, config.priors.efficiency_df
 
 
-def test_student_t_slope_deviations_give_coarse_families_heavy_tailed_deviations():
-    """``deviation_df``: prior draws of the standardised slope deviations ``z_slope`` are
-    Student-t with that many degrees of freedom (two-sample KS against NumPy's); with
-    ``deviation_df=None`` normal, not those."""
-    from scipy.stats import ks_2samp
-
-    from sloth_bayes.model import ModelConfig
-    from sloth_bayes.simulate import draw_prior, prepare_design
-
-    rng = np.random.default_rng(6)
-    want_t, want_normal = rng.standard_t(3.0, 6000), rng.standard_normal(6000)
-    for df, want, other in ((3.0, want_t, want_normal), (None, want_normal, want_t)):
-        config = ModelConfig(n_skills=1, deviation_df=df)
-        design = prepare_design(None, config, seed=1, n_families=6)
-        got = draw_prior(design, 500, seed=0)["z_slope"].ravel()
-        assert ks_2samp(got, want).pvalue > 0.01, df
-        assert ks_2samp(got, other).pvalue < 1e-4, df
-
-
-def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_option_turns_it_off():
+def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded():
     """The encoding keeps each benchmark's rounding step (found in the training table); the
-    likelihood gives that benchmark's cells half the step, the exact benchmark's none, and
-    ``rounded_scores=False`` (or a fit saved before the option) reads every score as exact."""
+    likelihood gives that benchmark's cells half the step, the exact benchmark's none."""
     import numpyro
     import pandas as pd
 
@@ -407,9 +289,6 @@ def test_a_benchmark_recorded_in_whole_percents_is_read_as_rounded_and_the_optio
     enc, data, h = half_steps(ModelConfig(n_skills=1))
     assert enc.score_step == [0.0, 0.01]
     np.testing.assert_allclose(h, np.where(np.asarray(data.obs_col) == 1, 0.005, 0.0))
-    _, _, off = half_steps(ModelConfig(n_skills=1, rounded_scores=False))
-    assert np.all(off == 0)
-    assert ModelConfig.from_dict({"n_skills": 1}).rounded_scores is False
 
 
 def _two_families(config, sizes=(1.0, 2.0, 4.0) * 2, tokens=(1.0,) * 6, seed=0, subs=None):
@@ -436,87 +315,46 @@ def _two_families(config, sizes=(1.0, 2.0, 4.0) * 2, tokens=(1.0,) * 6, seed=0, 
     return encode(t, make_encoding(t, meta, config), config.n_skills)
 
 
-def test_signed_loadings_have_a_normal_prior_and_non_negative_ones_its_fold_with_the_anchors_fixed():
-    """Default (``signed_loadings``): every free loading is N(0, loading_scale), negative half
-    the time; ``signed_loadings=False``: the same draws' absolute values (half-normal), folded
-    or in log space. The anchor block is 1 on the diagonal and 0 above it under all three."""
-    from dataclasses import replace
-
+def test_free_loadings_are_signed_normals_and_each_anchor_loads_on_its_own_skill_only():
+    """Every free loading is N(0, loading), negative half the time; each anchor loads 1 on its
+    skill and 0 on every other."""
     from numpyro.infer import Predictive
 
     from sloth_bayes.model import ModelConfig, skills_model
 
-    signed = ModelConfig(n_skills=2, loading_scale=0.7, pure_anchors=False)
-    assert signed.signed_loadings
-    data = _two_families(signed)
+    config = ModelConfig(n_skills=2).with_options(loading=0.7)
+    data = _two_families(config)
     free = data.loading_mask == 1.0
-    assert free.sum() == 5  # GSM8K on skill 1, ARC and BBH on both
-
-    def loadings(config):
-        draws = Predictive(skills_model, num_samples=4000, parallel=True)(jax.random.PRNGKey(3), data, config)
-        lam = np.asarray(draws["loadings"])
-        fixed = np.where(data.loading_mask == 2.0, 1.0, 0.0)[~free]
-        np.testing.assert_array_equal(lam[:, ~free], np.broadcast_to(fixed, lam[:, ~free].shape))
-        return lam[:, free]
-
-    x = loadings(signed)
+    assert free.sum() == 4  # ARC and BBH on both skills
+    draws = Predictive(skills_model, num_samples=4000, parallel=True)(jax.random.PRNGKey(3), data, config)
+    lam = np.asarray(draws["loadings"])
+    fixed = np.where(data.loading_mask == 2.0, 1.0, 0.0)[~free]
+    np.testing.assert_array_equal(lam[:, ~free], np.broadcast_to(fixed, lam[:, ~free].shape))
+    x = lam[:, free]
     assert 0.45 < (x < 0).mean() < 0.55
     np.testing.assert_allclose(x.std(0), 0.7, rtol=0.06)
-    np.testing.assert_allclose(np.abs(x).mean(), 0.7 * np.sqrt(2 / np.pi), rtol=0.05)
-    non_negative = replace(signed, signed_loadings=False)
-    for config in (non_negative, replace(non_negative, folded_loadings=False)):
-        y = loadings(config)
-        assert (y >= 0).all()
-        np.testing.assert_allclose(y.mean(), 0.7 * np.sqrt(2 / np.pi), rtol=0.05)
 
 
-def test_folded_noise_is_a_half_normal_of_the_noise_scale_and_old_fits_read_back_on_the_log_scale():
-    """``folded_noise`` (default): ``sigma_bench`` is ``|x|``, ``x ~ N(0, bench_noise_scale)``
-    (half-normal: mean ``s sqrt(2 / pi)``, some mass near 0); without it the log-scale
-    Gamma(2) of mean ``bench_noise_scale`` (no mass near 0). A config saved before the option
-    reads back without it."""
-    from dataclasses import replace
-
+def test_additive_noise_is_a_half_normal_of_its_scale():
+    """``sigma_bench`` is ``|x|``, ``x ~ N(0, bench_noise)``: half-normal, mean
+    ``s sqrt(2 / pi)``, some mass near 0."""
     from numpyro.infer import Predictive
 
     from sloth_bayes.model import ModelConfig, skills_model
 
-    folded = ModelConfig(n_skills=2, bench_noise_scale=0.02)
-    assert folded.folded_noise
-    data = _two_families(folded)
-
-    def noise(config):
-        draws = Predictive(skills_model, num_samples=4000, parallel=True)(jax.random.PRNGKey(4), data, config)
-        return np.asarray(draws["sigma_bench"]), draws
-
-    x, draws = noise(folded)
+    config = ModelConfig(n_skills=2).with_options(bench_noise=0.02)
+    data = _two_families(config)
+    draws = Predictive(skills_model, num_samples=4000, parallel=True)(jax.random.PRNGKey(4), data, config)
+    x = np.asarray(draws["sigma_bench"])
     assert "sigma_bench_unfolded" in draws and (x >= 0).all()
     np.testing.assert_allclose(x.mean(), 0.02 * np.sqrt(2 / np.pi), rtol=0.03)
     assert (x < 0.002).mean() > 0.05  # half-normal: ~8% below a tenth of the scale
-    y, draws = noise(replace(folded, folded_noise=False))
-    assert "sigma_bench_unfolded" not in draws
-    np.testing.assert_allclose(y.mean(), 0.02, rtol=0.03)
-    assert (y < 0.002).mean() < 0.03  # Gamma(2): ~1.8%
-    old = ModelConfig().to_dict()
-    old.pop("folded_noise")
-    assert ModelConfig.from_dict(old).folded_noise is False
-
-
-def test_a_config_saved_before_signed_loadings_reads_back_with_non_negative_ones():
-    from sloth_bayes.model import ModelConfig
-
-    old = ModelConfig().to_dict()
-    old.pop("signed_loadings")
-    assert ModelConfig.from_dict(old).signed_loadings is False
-    assert ModelConfig.from_dict(ModelConfig().to_dict()).signed_loadings is True
 
 
 def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations():
     """Every fitted model sits inside its family's covariate range, so the knee of the slope
     deviations' growth cannot change the posterior: the log density at the same parameters is
     the same under any knee. Beyond the range a smaller knee gives a smaller deviation."""
-    from dataclasses import replace
-
     from numpyro.infer import Predictive
     from numpyro.infer.util import log_density
 
@@ -527,7 +365,7 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
                          subs=["a", "a", "a-chat", "b", "b", "b"])
     params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
               if k != "y"}
-    dens = [float(log_density(skills_model, (data, replace(config, deviation_knee=knee)), {"y": data.y}, params)[0])
+    dens = [float(log_density(skills_model, (data, config.with_options(deviation_knee=knee)), {"y": data.y}, params)[0])
             for knee in (1.0, 0.125, 4.0)]
     np.testing.assert_allclose(dens, dens[0], rtol=1e-6)
     # two sd beyond a range [0, 0]: sqrt-like growth, less with a smaller knee
@@ -537,65 +375,52 @@ def test_the_deviation_knee_leaves_the_fit_alone_and_tempers_only_extrapolations
     assert far[1] < far[0] < 2.0
 
 
-@pytest.mark.parametrize("correlated", [False, True])
-def test_partial_centring_changes_the_coordinates_not_the_posterior(correlated):
+def test_partial_centring_changes_the_coordinates_not_the_posterior():
     """The family offsets sampled at centredness ``c`` (:func:`pinned_offsets`) are the same
     posterior in other coordinates: at ``w =
     recentre(z)`` the log density is the non-centred one minus the log Jacobian ``sum c log
     sigma``, the efficiencies are the same, and ``recentre(..., inverse=True)`` gives the
     ``z`` back. Fully centred, a coarse family's coordinate is its anchor logits at its
     pivot, a sub-family's its offset's anchor logits at its own pivot: they stay put when the
-    slopes and the anchors' loadings move and the efficiencies move with them. Correlated
-    offsets (``z = z' L^T``, ``z'`` sampled; coarse and sub-family) add ``log det L`` per
-    family to the Jacobian."""
+    slopes move and the efficiencies move with them."""
     from numpyro.infer import Predictive
     from numpyro.infer.util import log_density
 
-    from sloth_bayes.model import (CENTRED_SITES, CHOL_SITES, ModelConfig, anchor_block, coarse_pivot_skills,
-                                   recentre, skills_model, sub_pivot_skills)
+    from sloth_bayes.model import (CENTRED_SITES, ModelConfig, anchor_block, coarse_pivot_skills, recentre,
+                                   skills_model, sub_pivot_skills)
 
-    # the lower-triangular anchors: a loading of the anchor block moves (pure ones are fixed)
-    config = ModelConfig(n_skills=2, correlated_efficiency=correlated, correlated_sub=correlated,
-                         pure_anchors=False)
+    config = ModelConfig(n_skills=2)
     data = _two_families(config, [1.0, 3.0, 9.0, 0.5, 2.0, 70.0], [0.3, 1.0, 2.0, 0.1, 0.5, 3.0], seed=1,
                          subs=["a", "a", "a-chat", "b", "b", "b"])
     params = {k: v[0] for k, v in Predictive(skills_model, num_samples=1)(jax.random.PRNGKey(0), data, config).items()
               if k != "y"}
     latent = {k: v for k, v in params.items() if k not in ("alpha", "alpha_coarse", "loadings", "floor_lift",
                                                            "link_power", "tokens_latent")}
-    latent["loadings_free"] = jnp.full_like(latent["loadings_free"], 0.6)  # the anchor's too
+    latent["loadings_free"] = jnp.full_like(latent["loadings_free"], 0.6)
     lp_plain, tr_plain = log_density(skills_model, (data, config), {"y": data.y}, latent)
     params = {**latent, "loadings": tr_plain["loadings"]["value"]}
     rng = np.random.default_rng(0)
     centring = {n: rng.uniform(0.0, 1.0, np.shape(params[n])).astype(np.float32) for n in CENTRED_SITES}
     assert np.abs(coarse_pivot_skills(data, params["slopes"])).max() > 0.1  # the shifts are exercised
-    assert float(anchor_block(params["loadings"], data.loading_mask)[1, 0]) == pytest.approx(0.6)
     moved = recentre(params, centring, data)
     assert not np.allclose(moved["z_coarse"], params["z_coarse"])
     lp_centred, tr_centred = log_density(skills_model, (data._replace(centring=centring), config), {"y": data.y},
                                          {**latent, **moved})
     log_jac = sum(float(np.sum(centring[n] * np.log(params[s])[None, :])) for n, s in CENTRED_SITES.items())
-    if correlated:
-        for name, groups in (("efficiency_chol", data.n_coarse), ("sub_chol", data.sub_coarse.shape[0])):
-            chol = np.asarray(params[name])
-            assert abs(chol[1, 0]) > 0.05  # the correlation is exercised
-            log_jac += groups * float(np.sum(np.log(np.diag(chol))))
     np.testing.assert_allclose(float(lp_centred), float(lp_plain) - log_jac, rtol=1e-5)
     for site in ("alpha", "alpha_coarse"):
         np.testing.assert_allclose(tr_centred[site]["value"], tr_plain[site]["value"], rtol=1e-5, atol=1e-5)
     back = recentre({**params, **moved}, centring, data, inverse=True)
     for n in CENTRED_SITES:
         np.testing.assert_allclose(back[n], params[n], rtol=1e-5, atol=1e-5)
-    # fully centred: move the slopes and the anchor's loading, keep w: the anchor logits at
-    # the pivot (alpha + pivot @ slopes) @ anchors^T are unchanged
+    # fully centred: move the slopes, keep w: the anchor logits at the pivot
+    # (alpha + pivot @ slopes) @ anchors^T are unchanged
     full = {n: np.ones_like(c) for n, c in centring.items()}
     w = recentre(params, full, data)
-    other = {**params, "slopes": params["slopes"] + 0.3, "loadings": params["loadings"].at[1, 0].add(0.4)}
+    other = {**params, "slopes": params["slopes"] + 0.3}
     z2 = recentre({**other, **w}, full, data, inverse=True)
     for name, pivot in (("z_coarse", coarse_pivot_skills), ("z_sub", sub_pivot_skills)):
-        chol = params[CHOL_SITES[name]] if correlated else np.eye(2)
-        corr = lambda z: z @ chol.T
-        pinned = lambda p, z: ((p[CENTRED_SITES[name]] * corr(z) + pivot(data, p["slopes"]))
+        pinned = lambda p, z: ((p[CENTRED_SITES[name]] * z + pivot(data, p["slopes"]))
                                @ anchor_block(p["loadings"], data.loading_mask).T)
         np.testing.assert_allclose(pinned(other, z2[name]), pinned(params, params[name]), rtol=1e-5, atol=1e-5)
         assert not np.allclose(z2[name], params[name])
@@ -613,42 +438,16 @@ def test_centredness_is_the_share_of_the_prior_variance_the_data_remove():
     np.testing.assert_allclose(centredness(draws), [[0.75, 0.0, 1.0]], atol=0.02)
 
 
-def test_pure_anchors_load_on_their_own_skill_only_and_leave_no_rotation():
-    """``pure_anchors``: each anchor's loadings are 1 on its skill and 0 on every other (the
-    default pattern leaves the later anchors free on the earlier skills), the pattern is
-    kept in the encoding a fit stores, and an encoding saved before the option reads back
-    lower triangular. No invertible map of the skills other than the identity keeps the anchor
+def test_anchors_load_on_their_own_skill_only_and_leave_no_rotation():
+    """Each anchor's loadings are 1 on its skill and 0 on every other; the other benchmarks
+    are free. No invertible map of the skills other than the identity keeps the anchor
     block (the identity), so the likelihood leaves no rotation for the chains to split on."""
-    from dataclasses import asdict, replace
-
-    from sloth_bayes.model import Encoding, ModelConfig, anchor_block, loading_mask
+    from sloth_bayes.model import ModelConfig, anchor_block, loading_mask
 
     names = ["MMLU", "ARC", "GSM8K", "BBH", "IFEval"]
-    tri = loading_mask(names, ["MMLU", "GSM8K", "IFEval"], 3)
-    pure = loading_mask(names, ["MMLU", "GSM8K", "IFEval"], 3, pure=True)
-    np.testing.assert_array_equal(tri[[0, 2, 4]], [[2, 0, 0], [1, 2, 0], [1, 1, 2]])
-    np.testing.assert_array_equal(pure[[0, 2, 4]], [[2, 0, 0], [0, 2, 0], [0, 0, 2]])
-    np.testing.assert_array_equal(pure[[1, 3]], tri[[1, 3]])  # the other benchmarks stay free
-
-    config = replace(ModelConfig(n_skills=2), pure_anchors=True)
-    data = _two_families(config)
-    anchor_rows = data.loading_mask[(data.loading_mask == 2.0).any(1)]
-    np.testing.assert_array_equal(anchor_rows, [[2, 0], [0, 2]])  # MMLU, GSM8K
+    mask = loading_mask(names, ["MMLU", "GSM8K", "IFEval"], 3)
+    np.testing.assert_array_equal(mask[[0, 2, 4]], [[2, 0, 0], [0, 2, 0], [0, 0, 2]])
+    np.testing.assert_array_equal(mask[[1, 3]], np.ones((2, 3)))
+    data = _two_families(ModelConfig(n_skills=2))
     lam = jnp.asarray(np.select([data.loading_mask == 2.0, data.loading_mask == 1.0], [1.0, 0.3], 0.0))
     np.testing.assert_array_equal(anchor_block(lam, data.loading_mask), np.eye(2))
-    d = asdict(_encoding(config))
-    assert d["pure_anchors"] is True
-    d.pop("pure_anchors")
-    assert Encoding(**d).pure_anchors is False
-
-
-def _encoding(config):
-    import pandas as pd
-
-    from sloth_bayes.data import validate_table
-    from sloth_bayes.model import make_encoding
-
-    table = pd.DataFrame({"Model": ["m0", "m1"], "Family": ["a", "b"], "Family2": ["a", "b"], "Instruct": [False] * 2,
-                          "#Params (B)": [1.0, 2.0], "Pretraining Data Size (T)": [1.0, 1.0],
-                          "MMLU": [0.4, 0.5], "GSM8K": [0.2, 0.3]})
-    return make_encoding(*validate_table(table), config)

@@ -28,10 +28,10 @@ from sloth_bayes.sbc import (
 )
 from sloth_bayes.simulate import prepare_design
 
-TINY = ModelConfig(n_skills=1, slope_deviations=False, llm_residual=False)
+TINY = ModelConfig(n_skills=1, slope_deviations=False)
 TINY_SAMPLER = replace(SBC_SAMPLER, warmup=100, draws=100, svi_restarts=0)
 #: Fitted with slope prior sd 0.05 while the simulator draws slopes with sd 1.
-BROKEN = replace(TINY, slope_scale=0.05)
+BROKEN = TINY.with_options(slope=0.05)
 
 
 # --- rank statistics and tests, with known answers (no fitting) ----------------------------------
@@ -96,7 +96,7 @@ def test_cli_writes_outputs(tmp_path, monkeypatch, capsys):
         ["sbc", "--reps", "3", "--out", str(tmp_path), "--seed", "4", "--broken-slope-scale", "0.05"]
     )
     assert code == 0
-    assert calls["reps"] == 3 and calls["seed"] == 4 and calls["prior_override"].slope_scale == 0.05
+    assert calls["reps"] == 3 and calls["seed"] == 4 and calls["prior_override"].priors.slope == 0.05
     for name in ("sbc_ranks.csv", "sbc_tests.csv", "sbc_fits.csv", "sbc_ranks.png", "sbc_settings.json"):
         assert (tmp_path / name).is_file()
     assert "not rejected" in capsys.readouterr().out
@@ -135,7 +135,7 @@ def test_sbc_rejects_a_wrong_prior(tiny):
     )
     assert result.rejected(), result.text()
     assert result.tests.loc["slopes", "p"] < 0.01 / len(result.tests)
-    assert result.settings["fit_config"]["slope_scale"] == 0.05
+    assert result.settings["fit_config"]["priors"]["slope"] == 0.05
 
 
 def test_fitter_refuses_another_structure(tiny):
@@ -155,7 +155,7 @@ def test_sbc_full_scheme_is_calibrated():
     broken = run_sbc(
         8,
         config=config,
-        prior_override=replace(config, slope_scale=0.05),
+        prior_override=config.with_options(slope=0.05),
         design=design,
         fitter=fitter,
         seed=1,
