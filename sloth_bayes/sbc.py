@@ -703,9 +703,10 @@ def cmd_sbc(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from .data import read_csv
     from .utils import atomic_path, atomic_write
 
-    template = pd.read_csv(args.template) if args.template else None
+    template = read_csv(args.template, "template table") if args.template else None
     config = ModelConfig(n_skills=args.skills)
     override = replace(config, slope_scale=args.broken_slope_scale) if args.broken_slope_scale else None
     sampler = replace(SBC_SAMPLER, chains=args.chains, warmup=args.warmup, draws=args.draws)
