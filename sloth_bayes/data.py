@@ -261,7 +261,7 @@ def _check_units(df: pd.DataFrame, values: pd.Series, column: str, limit: float,
     big = values > limit
     if big.any():
         raise DataError(
-            f"Column {column!r} has {format_rows(values[big].unique(), limit=3)} in rows "
+            f"Column {column!r} has {format_rows((f'{v:g}' for v in values[big].unique()), limit=3)} in rows "
             f"{_rows(df, big)}: above {limit:g}, not {unit}. Convert the column ({fix})."
         )
 
