@@ -57,22 +57,22 @@ PLUGINS: dict[str, dict[str, str]] = {
 }
 PLUGIN_MODULES = tuple(PLUGINS)
 
-#: Paths of each command, checked before it runs: inputs by ``dest`` (option string for
-#: messages, whether a folder), the output's ``dest``, whether the output is a folder, and
+#: Paths of each command, checked before it runs: inputs by ``dest`` (option string and
+#: what it is, for messages; "folder" for a folder), the output's ``dest``, whether the output is a folder, and
 #: the names a folder output receives (no input may be one of them).
-PATHS: dict[str, tuple[dict[str, tuple[str, bool]], str | None, bool, tuple[str, ...]]] = {
-    "fit": ({"data": ("DATA", False)}, "out", False, ()),
-    "forecast": ({"fit": ("FIT", False), "queries": ("QUERIES", False)}, "out", False, ()),
-    "demo": ({"data": ("DATA", False)}, "out", True, ("fit.nc", "forecast.csv")),
-    "diagnose": ({"fit": ("FIT", False)}, "out", False, ()),
-    "compare": ({"fits": ("FITS", False)}, None, False, ()),
+PATHS: dict[str, tuple[dict[str, tuple[str, str]], str | None, bool, tuple[str, ...]]] = {
+    "fit": ({"data": ("DATA", "table")}, "out", False, ()),
+    "forecast": ({"fit": ("FIT", "fit file"), "queries": ("QUERIES", "query table")}, "out", False, ()),
+    "demo": ({"data": ("DATA", "table")}, "out", True, ("fit.nc", "forecast.csv")),
+    "diagnose": ({"fit": ("FIT", "fit file")}, "out", False, ()),
+    "compare": ({"fits": ("FITS", "fit file")}, None, False, ()),
     "backtest": (
-        {"data": ("DATA", False)}, "out", True,
+        {"data": ("DATA", "table")}, "out", True,
         ("cells.csv", "summary.csv", "fits.csv", "reference.csv", "summary.md"),
     ),
-    "sbc": ({"template": ("--template", False)}, "out", True, ("sbc_*.csv", "sbc_settings.json", "sbc_ranks.png")),
+    "sbc": ({"template": ("--template", "table")}, "out", True, ("sbc_*.csv", "sbc_settings.json", "sbc_ranks.png")),
     "report": (
-        {"fit": ("FIT", False), "forecast": ("--forecast", False), "backtest": ("--backtest", True)},
+        {"fit": ("FIT", "fit file"), "forecast": ("--forecast", "forecast table"), "backtest": ("--backtest", "folder")},
         "out", True, ("report.html", "report.md", "*.png"),
     ),
 }
@@ -384,7 +384,7 @@ def check_args(args) -> None:
         return
     inputs, out_dest, folder, writes = spec
     given: dict[str, Path | None] = {}
-    for dest, (option, is_folder) in inputs.items():
+    for dest, (option, what) in inputs.items():
         value = getattr(args, dest, None)
         if value is None and dest == "data" and args.command in ("fit", "backtest"):
             from .datasets import find_leaderboard
@@ -394,7 +394,7 @@ def check_args(args) -> None:
         for i, item in enumerate(value if isinstance(value, list) else [value]):
             if item is not None:
                 given[option if not isinstance(value, list) else f"{option}[{i + 1}]"] = check_input(
-                    item, option, folder=is_folder
+                    item, option, what
                 )
     out = getattr(args, out_dest, None) if out_dest else None
     if out is not None:

@@ -161,15 +161,15 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check_input(path, option: str, *, folder: bool = False) -> Path:
-    """An input path that must exist: a file (or a folder when ``folder``)."""
+def check_input(path, option: str, what: str = "file") -> Path:
+    """An input path that must exist: a file, or a folder when ``what`` is ``"folder"``."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{option} {str(path)!r} does not exist: check the path.")
-    if folder and not path.is_dir():
+        raise FileNotFoundError(f"no {what} at {str(path)!r} ({option}): check the path.")
+    if what == "folder" and not path.is_dir():
         raise UsageError(f"{option} {str(path)!r} is a file; give the folder.")
-    if not folder and path.is_dir():
-        raise UsageError(f"{option} {str(path)!r} is a folder; give the file.")
+    if what != "folder" and path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a folder; give the {what}.")
     return path
 
 
