@@ -80,13 +80,13 @@ PATHS: dict[str, tuple[dict[str, tuple[str, str]], str | None, bool, tuple[str, 
 EPILOG = """\
 exit status:
   0    success
-  1    a negative verdict: the fit did not converge (diagnose), calibration
-       rejected (sbc)
-  2    bad input or usage: the message says what to fix; nothing was computed
-       and no file was written
+  1    a negative verdict: the fit did not converge (diagnose), or calibration
+       was rejected (sbc)
+  2    bad input or usage, or a file that cannot be read or written: the message
+       says what to fix (arguments and inputs are checked before any work starts)
   3    an unexpected error (a bug): --debug shows the traceback
-  130  interrupted (Ctrl-C; 143 for SIGTERM): files being written are removed,
-       existing files are left as they were
+  130  interrupted by Ctrl-C (143: SIGTERM); a file being written is removed and
+       an existing file keeps its previous content
 
 Results go to stdout; progress, notes and warnings to stderr (--quiet: warnings only).
 """
@@ -432,13 +432,14 @@ def _signals():
 
 @contextmanager
 def _warnings_to_stderr():
-    """Input warnings as one ``warning: ...`` line each on stderr."""
+    """This package's warnings as one ``warning: ...`` line each on stderr."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", InputWarning)
         original = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, InputWarning):
+            ours = issubclass(category, UserWarning) and "sloth_bayes" in str(filename)
+            if issubclass(category, InputWarning) or ours:
                 print(f"warning: {message}", file=sys.stderr)
             else:
                 original(message, category, filename, lineno, file, line)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -221,6 +220,9 @@ def _check_meta(df: pd.DataFrame, what: str) -> pd.DataFrame:
     return out
 
 
+_NOUN = {MODEL: "LLMs", FAMILY: "families", SUBFAMILY: "sub-families"}
+
+
 def _check_case_clash(df: pd.DataFrame, column: str) -> None:
     """Names are case-sensitive, so two spellings that differ only in case are refused."""
     names = pd.Series(pd.unique(df[column].astype(str)))
@@ -232,9 +234,6 @@ def _check_case_clash(df: pd.DataFrame, column: str) -> None:
             f"Column {column!r} has names that differ only in case: {shown}. Names are "
             f"case-sensitive, so these would count as different {_NOUN[column]}: use one spelling."
         )
-
-
-_NOUN = {MODEL: "LLMs", FAMILY: "families", SUBFAMILY: "sub-families"}
 
 
 def _check_subfamilies(df: pd.DataFrame, what: str) -> None:

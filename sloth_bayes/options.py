@@ -138,11 +138,15 @@ def check_floor_names(floors: dict[str, float] | None, benchmarks: Iterable[str]
 
 
 def check_counts(args: argparse.Namespace) -> None:
-    """Counts >= 1 and seeds in [0, 2**32), for whichever of them a command has."""
+    """Counts >= 1, seeds in [0, 2**32) and probabilities in (0, 1), for whichever of them
+    a command has."""
     for dest in COUNT_ARGS:
         value = getattr(args, dest, None)
         if value is not None and value < 1:
             raise UsageError(f"{flag(dest)} {value}: must be a whole number of 1 or more.")
+    prob = getattr(args, "prob", None)
+    if prob is not None and not 0 < prob < 1:
+        raise UsageError(f"--prob {prob:g}: give a probability between 0 and 1, e.g. 0.9.")
     seed = getattr(args, "seed", None)
     if seed is not None and not 0 <= seed < SEED_LIMIT:
         raise UsageError(

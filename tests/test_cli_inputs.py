@@ -280,6 +280,7 @@ def test_output_folders_are_created_only_once_the_inputs_are_good(work, capsys, 
         (["--floor", "GSM8K=0.1", "--benchmarks", "MMLU", "ARC"], "'GSM8K', which is not a benchmark"),
         (["--option", "warp_drive=1"], "not a model option"),
         (["--option", "n_skills"], "NAME=VALUE"),
+        (["--benchmarks", "MMLU", "NOPE"], "NOPE not in the table"),
     ],
 )
 def test_fit_arguments_are_checked_before_sampling(work, capsys, sampler, extra, part):
@@ -304,6 +305,9 @@ def test_fit_arguments_are_checked_before_sampling(work, capsys, sampler, extra,
         (["report", "nope.nc", "--out", "r"], "no fit file at"),
         (["compare", "fit.nc", "nope.nc"], "no fit file at"),
         (["diagnose", "fit.nc", "--max-rows", "0"], "--max-rows 0"),
+        (["diagnose", "fit.nc", "--prob", "90"], "--prob 90"),
+        (["diagnose", "fit.nc", "--out", "missing/summary.csv"], "does not exist"),
+        (["compare", "fit.nc", "fit.nc", "--names", "a"], "one name per fit"),
     ],
 )
 def test_other_commands_check_their_arguments(fitted, capsys, sampler, argv, part):
@@ -311,6 +315,12 @@ def test_other_commands_check_their_arguments(fitted, capsys, sampler, argv, par
     assert part in err, err
     assert sampler.calls == 0
     assert not any((fitted.parent / d).exists() for d in ("bt", "sbc", "d", "r"))
+
+
+def test_the_default_table_is_named_when_missing(work, capsys, monkeypatch):
+    monkeypatch.setenv("SLOTH_BAYES_DATA", str(work / "gone.csv"))
+    _, err = run(work, capsys, ["fit", "--out", "fit.nc"], EXIT_USAGE)
+    assert "gone.csv" in err
 
 
 def test_debug_shows_the_traceback(work, capsys):
