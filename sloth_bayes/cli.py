@@ -156,9 +156,9 @@ def _training_table(args, path):
     ``(clean, meta, floors, config)`` or raises with what to fix."""
     from .data import check_fittable, read_csv, score_columns, validate_table
 
-    config = model_config(args.option, args.skills)
     floors = parse_floors(args.floor)
     table = read_csv(path, "training table")
+    config = model_config(args.option, args.skills)  # imports the model (and JAX)
     requested = list(args.benchmarks) if args.benchmarks else score_columns(table)
     check_floor_names(floors, requested)
     if args.benchmarks:

@@ -72,7 +72,10 @@ class SlothBayes:
         """Validate ``table`` (wide, one row per LLM), sample the posterior, return self."""
         clean, meta = validate_table(table, benchmarks, floors=floors, n_items=n_items)
         check_fittable(clean, meta, self.config.n_skills)
-        seed = secrets.randbelow(2**31) if seed is None else check_seed(seed)
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        elif isinstance(seed, (int, np.integer)):  # a JAX key passes as it is
+            seed = check_seed(seed)
         enc = make_encoding(clean, meta, self.config)
         data = encode(clean, enc, self.config.n_skills)
         mcmc, info = run_nuts(data, self.config, self.sampler, seed, progress_bar=progress_bar)
@@ -117,7 +120,9 @@ class SlothBayes:
         and token counts of the training table are flagged (``ExtrapolationWarning``)."""
         self._check_fitted()
         check_queries_against(validate_queries(queries), training_ranges(self.idata_))
-        return predictive_draws(self.idata_, queries, seed=check_seed(seed))
+        if isinstance(seed, (int, np.integer)):
+            seed = check_seed(seed)
+        return predictive_draws(self.idata_, queries, seed=seed)
 
     def forecast(self, queries: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
         """Forecast table: one row per query model x benchmark with ``mean``, ``median``,

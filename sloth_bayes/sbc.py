@@ -719,7 +719,7 @@ def cmd_sbc(args) -> int:
         sampler=sampler,
         n_draws=args.n_draws,
         seed=args.seed,
-        progress=print,
+        progress=(lambda line: None) if getattr(args, "quiet", False) else _to_stderr,
         **design_kwargs,
     )
     out = Path(args.out)
@@ -735,6 +735,13 @@ def cmd_sbc(args) -> int:
     print(result.text())
     print(f"wrote {out}/sbc_ranks.csv, sbc_tests.csv, sbc_fits.csv, sbc_ranks.png")
     return 1 if result.rejected() else 0
+
+
+def _to_stderr(line: str) -> None:
+    """Progress of ``sloth-bayes sbc``: stderr, so that stdout holds the verdict only."""
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 def register_cli(subparsers) -> None:
