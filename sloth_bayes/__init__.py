@@ -1,22 +1,47 @@
 """sloth_bayes: Bayesian skills scaling laws that forecast LLM benchmark scores with honest
-uncertainty (NumPyro hierarchical model, NUTS on JAX, ArviZ diagnostics)."""
+uncertainty (NumPyro hierarchical model, NUTS on JAX, ArviZ diagnostics).
 
-from .data import DataError, read_table, validate_table
-from .estimator import NotFittedError, SlothBayes
-from .inference import SamplerConfig
-from .io import FitFileError, load_fit, save_fit
-from .model import ModelConfig
+The public names below are imported on first use, so that ``import sloth_bayes`` (and
+``sloth-bayes --help``) does not start JAX.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = [
-    "DataError",
-    "FitFileError",
-    "ModelConfig",
-    "NotFittedError",
-    "SamplerConfig",
-    "SlothBayes",
-    "load_fit",
-    "read_table",
-    "save_fit",
-    "validate_table",
-]
+
+_EXPORTS = {
+    "DataError": "errors",
+    "FitFileError": "errors",
+    "NotFittedError": "errors",
+    "ModelConfig": "model",
+    "SamplerConfig": "inference",
+    "SlothBayes": "estimator",
+    "load_fit": "io",
+    "read_table": "data",
+    "save_fit": "io",
+    "validate_table": "data",
+}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import read_table, validate_table
+    from .errors import DataError, FitFileError, NotFittedError
+    from .estimator import SlothBayes
+    from .inference import SamplerConfig
+    from .io import load_fit, save_fit
+    from .model import ModelConfig
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -867,9 +867,10 @@ def _split(values: list[str] | None) -> list[str]:
 def cmd_backtest(args) -> int:
     from functools import partial
 
-    from .cli import model_config
+    from .data import read_csv
     from .datasets import find_leaderboard
     from .estimator import SlothBayes
+    from .options import model_config
 
     if args.jobs <= 1:
         import numpyro
@@ -890,11 +891,12 @@ def cmd_backtest(args) -> int:
         sampler["svi_restarts"] = args.svi_restarts
     factory = partial(SlothBayes, config=model_config(args.option, args.skills), **sampler)
     path = find_leaderboard(args.data)
-    table = pd.read_csv(path)
+    table = read_csv(path, "training table")
     groups = _split(args.groups) or None
     result = run_backtest(
         table, sets=sets, protocol=args.protocol, model_factory=factory, seed=args.seed,
-        jobs=args.jobs, baselines=not args.no_baselines, groups=groups, verbose=not args.quiet,
+        jobs=args.jobs, baselines=not args.no_baselines, groups=groups,
+        verbose=not getattr(args, "quiet", False),
     )
     written = write_backtest(result, args.out)
     head = result.summary[result.summary["level"].isin(["pooled", "group mean"])]
@@ -910,7 +912,7 @@ def cmd_backtest(args) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``sloth-bayes backtest`` to the command line."""
-    from .cli import add_option_arg
+    from .options import add_option_arg
 
     p = subparsers.add_parser(
         "backtest", help="score forecasts of held-out families (leave-one-family-out protocols)"
@@ -933,5 +935,4 @@ def register_cli(subparsers) -> None:
     p.add_argument("--chain-method", default="parallel", choices=["parallel", "sequential", "vectorized"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-baselines", action="store_true", help="skip the point baselines")
-    p.add_argument("--quiet", action="store_true", help="no line per finished fit")
     p.set_defaults(func=cmd_backtest)

@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import validate_table
+from .data import check_fittable, check_queries_against, training_summary, validate_queries, validate_table
+from .errors import NotFittedError
 from .forecast import predictive_draws, summarise
 from .inference import SamplerConfig, run_nuts, to_datatree
-from .io import FORMAT, load_fit, save_fit
+from .io import FORMAT, load_fit, save_fit, training_ranges
 from .model import ModelConfig, encode, make_encoding
-
-
-class NotFittedError(RuntimeError):
-    """A result was asked of a model that has not been fitted (or loaded)."""
+from .utils import check_seed
 
 
 class SlothBayes:
@@ -73,12 +71,16 @@ class SlothBayes:
     ) -> "SlothBayes":
         """Validate ``table`` (wide, one row per LLM), sample the posterior, return self."""
         clean, meta = validate_table(table, benchmarks, floors=floors, n_items=n_items)
+        check_fittable(clean, meta, self.config.n_skills)
         if seed is None:
             seed = secrets.randbelow(2**31)
+        elif isinstance(seed, (int, np.integer)):  # a JAX key passes as it is
+            seed = check_seed(seed)
         enc = make_encoding(clean, meta, self.config)
         data = encode(clean, enc, self.config.n_skills)
         mcmc, info = run_nuts(data, self.config, self.sampler, seed, progress_bar=progress_bar)
         idata = to_datatree(mcmc, data, enc, self.config, max_tree_depth=self.sampler.max_tree_depth)
+        idata.attrs["sloth_bayes_training"] = json.dumps(training_summary(clean))
         return self._set_fit(idata, enc, info, seed)
 
     def _set_fit(self, idata, enc, info: dict, seed) -> "SlothBayes":
@@ -113,8 +115,13 @@ class SlothBayes:
 
     # -- forecasting -----------------------------------------------------------------------
     def predictive_draws(self, queries: pd.DataFrame, *, seed: int = 0):
-        """Posterior predictive draws (xarray Dataset: ``y``, ``mu``, ``plugin``)."""
+        """Posterior predictive draws (xarray Dataset: ``y``, ``mu``, ``plugin``). Queries whose
+        family contradicts their known sub-family are refused; queries far outside the sizes
+        and token counts of the training table are flagged (``ExtrapolationWarning``)."""
         self._check_fitted()
+        check_queries_against(validate_queries(queries), training_ranges(self.idata_))
+        if isinstance(seed, (int, np.integer)):
+            seed = check_seed(seed)
         return predictive_draws(self.idata_, queries, seed=seed)
 
     def forecast(self, queries: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:

@@ -704,9 +704,10 @@ def cmd_sbc(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from .data import read_csv
     from .utils import atomic_path, atomic_write
 
-    template = pd.read_csv(args.template) if args.template else None
+    template = read_csv(args.template, "template table") if args.template else None
     config = ModelConfig(n_skills=args.skills)
     override = config.with_options(slope=args.broken_slope_scale) if args.broken_slope_scale else None
     sampler = replace(SBC_SAMPLER, chains=args.chains, warmup=args.warmup, draws=args.draws)
@@ -719,7 +720,7 @@ def cmd_sbc(args) -> int:
         sampler=sampler,
         n_draws=args.n_draws,
         seed=args.seed,
-        progress=print,
+        progress=(lambda line: None) if getattr(args, "quiet", False) else _to_stderr,
         **design_kwargs,
     )
     out = Path(args.out)
@@ -735,6 +736,13 @@ def cmd_sbc(args) -> int:
     print(result.text())
     print(f"wrote {out}/sbc_ranks.csv, sbc_tests.csv, sbc_fits.csv, sbc_ranks.png")
     return 1 if result.rejected() else 0
+
+
+def _to_stderr(line: str) -> None:
+    """Progress of ``sloth-bayes sbc``: stderr, so that stdout holds the verdict only."""
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 def register_cli(subparsers) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -10,7 +11,12 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_path", "atomic_write", "format_rows", "package_data_path"]
+from sloth_bayes.errors import UsageError
+
+__all__ = ["SEED_LIMIT", "atomic_path", "atomic_write", "check_seed", "format_rows", "package_data_path"]
+
+SEED_LIMIT = 2**32
+"""Seeds are integers in ``[0, SEED_LIMIT)``: each gives its own posterior (no aliasing)."""
 
 
 @contextmanager
@@ -30,17 +36,39 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Yields
     ------
     pathlib.Path
-        Temporary path to write to. It is removed if the block raises.
+        Temporary path to write to. It is flushed to disk (fsync) before the rename, and
+        removed if the block raises or is interrupted (Ctrl-C, SIGTERM).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
+    except BaseException:  # KeyboardInterrupt and SystemExit (SIGTERM) included
+        with suppress(OSError):
             tmp.unlink()
         raise
+    _fsync(path.parent, directory=True)
+
+
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    """Flush a written file (or a folder's entries, after a rename) to disk."""
+    if directory and os.name == "nt":  # folders cannot be opened on Windows
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        if directory:  # some file systems refuse; the rename itself has happened
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -85,6 +113,30 @@ def atomic_write(
             yield f
             f.flush()
             os.fsync(f.fileno())
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """Return ``seed`` as an int, refusing values outside ``[0, 2**32)``.
+
+    JAX keys hold 32 bits: larger or negative seeds would be cut and two different seeds
+    would give the same posterior, so they are refused rather than silently aliased.
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    sloth_bayes.errors.UsageError: seed -1 is out of range: use an integer from 0 to 4294967295.
+    """
+    try:
+        value = operator.index(seed)  # ints and NumPy integers; not floats, not bools' text
+    except TypeError:
+        value = None
+    if value is None or isinstance(seed, bool):
+        raise UsageError(f"{name} {seed!r} is not an integer: use an integer from 0 to {SEED_LIMIT - 1}.")
+    if not 0 <= value < SEED_LIMIT:
+        raise UsageError(f"{name} {value} is out of range: use an integer from 0 to {SEED_LIMIT - 1}.")
+    return value
 
 
 def format_rows(names: Iterable[object], limit: int = 5) -> str:
