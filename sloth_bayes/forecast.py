@@ -1,21 +1,13 @@
 """Posterior predictive forecasts for query LLMs, from a fitted DataTree.
 
-A query's skills are built from the posterior draws exactly as the model builds them, with
-what the fit never saw drawn from its population distribution, draw by draw:
-
-* a sub-family in the fit uses its posterior efficiency; a new sub-family of a known coarse
-  family draws ``alpha_coarse + sigma_sub * z``; a family never seen draws its coarse
-  efficiency too (``sigma_coarse * z``): wide, honest intervals (``z`` from the model's
-  prior: Student-t with ``Priors.efficiency_df`` degrees of freedom);
-* a coarse family in the fit uses its posterior slope deviations, a new one draws them
-  (pivoting on the mean covariates of its queried models);
-* an unknown token count is drawn from its family's prior (or its posterior, for an LLM of
-  the fit).
+The draws come from the model function itself (:func:`~sloth_bayes.predictive.model_draws`):
+a query of a sub-family the fit saw uses its posterior efficiency, deviations and profile; a
+new sub-family or family draws what the fit never saw from the population, once per
+family (wide, honest intervals); see :mod:`sloth_bayes.predictive`.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
@@ -23,21 +15,28 @@ import pandas as pd
 import xarray as xr
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS, validate_queries
-from .model import (
-    Encoding,
-    ModelConfig,
-    anchor_rows,
-    benchmark_mean,
-    deviation_frame,
-    deviation_term,
-    effective_floor,
-    loading_mask,
-    observation_sd,
-    orthogonal_to,
-    slope_deviation,
-    standardise,
-    tokens_prior,
+from .predictive import (
+    KIND_NEW_FAMILY,
+    KIND_NEW_SUB,
+    KIND_OBSERVED,
+    config_of,
+    encoding_of,
+    flat_draws,
+    model_draws,
+    query_data,
 )
+
+__all__ = [
+    "FORECAST_COLUMNS",
+    "KIND_NEW_FAMILY",
+    "KIND_NEW_SUB",
+    "KIND_OBSERVED",
+    "config_of",
+    "encoding_of",
+    "flat_draws",
+    "predictive_draws",
+    "summarise",
+]
 
 FORECAST_COLUMNS = (
     "model",
@@ -51,128 +50,19 @@ FORECAST_COLUMNS = (
     "mean_noiseless",
     "p_overestimate",
 )
-#: How much the fit knows of a query's family.
-KIND_OBSERVED, KIND_NEW_SUB, KIND_NEW_FAMILY = "observed family", "new sub-family", "new family"
-
-
-def encoding_of(idata) -> Encoding:
-    return Encoding(**json.loads(idata.attrs["sloth_bayes_encoding"]))
-
-
-def flat_draws(idata, name: str) -> np.ndarray:
-    """Posterior draws of ``name`` with chain and draw merged into a leading sample axis. A
-    family profile's entries (dim ``profiled_benchmark``: no anchors) come on every
-    benchmark, 0 at the anchors."""
-    da = idata.posterior[name]
-    if "profiled_benchmark" in da.dims:
-        da = da.rename(profiled_benchmark="benchmark").reindex(
-            benchmark=idata.posterior["benchmark"].values, fill_value=0.0)
-    return da.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
-
-
-def _centred(z: np.ndarray) -> np.ndarray:
-    return z - z.mean(axis=1, keepdims=True)
-
-
 def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
-    """Draws of the score (``y``), of the skill-implied mean (``mu``) and of the noise sd
-    around it (``sd``) for each query and benchmark, plus the plug-in point forecast
-    (``plugin``), as an xarray Dataset with dims
-    (sample, model, benchmark). ``seed`` fixes the draws of what the fit never saw."""
+    """Draws of the score (``y``), of its noiseless mean (``mu``) and of the noise sd around
+    it (``sd``) for each query and benchmark, the plug-in forecast (``plugin``: the model at
+    the posterior mean, a new family at the population's centre) and each query's ``kind``,
+    as an xarray Dataset with dims (sample, model, benchmark). ``seed`` fixes the draws of
+    what the fit never saw and of the noise."""
     q = validate_queries(queries)
     enc = encoding_of(idata)
-    rng = np.random.default_rng(seed)
-    post = {v: flat_draws(idata, v) for v in idata.posterior.data_vars}
-    n_s = post["slopes"].shape[0]
-    k = post["slopes"].shape[-1]
-    n_q = len(q)
-
-    size_z, tokens_z = standardise(enc, q[SIZE], q[TOKENS])
-    missing_llms = list(idata.posterior["tokens_latent"].coords["llm_missing_tokens"].values) if (
-        "tokens_latent" in post
-    ) else []
-    t_draws = np.repeat(tokens_z[None, :], n_s, axis=0)
-    t_plug = tokens_z.copy()
-    prior_loc, prior_scale = tokens_prior(enc, q[FAMILY])
-    for i, (name, t) in enumerate(zip(q[MODEL].astype(str), tokens_z)):
-        if np.isfinite(t):
-            continue
-        if name in missing_llms:
-            t_draws[:, i] = post["tokens_latent"][:, missing_llms.index(name)]
-        else:
-            t_draws[:, i] = prior_loc[i] + prior_scale[i] * rng.standard_normal(n_s)
-        t_plug[i] = t_draws[:, i].mean()
-    s_draws = np.repeat(size_z[None, :], n_s, axis=0)
-    x = np.stack([s_draws, t_draws, s_draws * t_draws], axis=-1)  # (S, Q, 3)
-    x_plug = np.stack([size_z, t_plug, size_z * t_plug], axis=-1)  # (Q, 3)
-
-    instruct = q[INSTRUCT].to_numpy(float)
-    theta = np.einsum("sqc,sck->sqk", x, post["slopes"]) + instruct[None, :, None] * post[
-        "instruct_shift"
-    ][:, None, :]
-    theta_plug = x_plug @ post["slopes"].mean(0) + instruct[:, None] * post["instruct_shift"].mean(0)
-    kinds = []
-    has_dev = "z_slope" in post
-    # A family the fit never saw has no centre of its own yet: its slope deviations pivot on
-    # the mean covariates of its queried models (per draw), as a seen family's pivot on its
-    # fitted ones. Pivoting on the population's centre would add a deviation spread for
-    # being far from other families' models, which the family efficiency's spread (an offset
-    # at each family's own centre) already covers: intervals ~1.3x too wide at zero-shot.
-    coarse_q = q[FAMILY].astype(str).to_numpy()
-    new_pivot = {c: x[:, coarse_q == c].mean(axis=1) for c in set(coarse_q) - set(enc.coarse)}
-    once = _draws_per_group(rng, n_s)
-    config = config_of(idata)
-    if has_dev:
-        dev_fit = slope_deviation(post["tau_slope"], post["z_slope"])  # (S, C, D, K)
-        knee = config.priors.deviation_knee
-
-    def new_offset(level, group):  # a new family's standardised offset draws (S, K)
-        return once((level, group), (k,), config.priors.efficiency_df)
-
-    rows = zip(q[MODEL].astype(str), q[FAMILY].astype(str), q[SUBFAMILY].astype(str))
-    for i, (name, coarse, sub) in enumerate(rows):
-        if sub in enc.subfamilies:
-            a = post["alpha"][:, enc.subfamilies.index(sub)]
-            a_plug = a.mean(0)
-            kinds.append(KIND_OBSERVED)
-        elif coarse in enc.coarse:
-            base = post["alpha_coarse"][:, enc.coarse.index(coarse)]
-            a = base + post["sigma_sub"] * new_offset("sub", sub)
-            a_plug = base.mean(0)
-            kinds.append(KIND_NEW_SUB)
-        else:
-            a = post["sigma_coarse"] * new_offset("coarse", coarse)
-            a = a + post["sigma_sub"] * new_offset("sub", sub)
-            a_plug = np.zeros(k)
-            kinds.append(KIND_NEW_FAMILY)
-        theta[:, i] += a
-        theta_plug[i] += a_plug
-        if has_dev:
-            if coarse in enc.coarse:
-                # the family's own covariate centre, and its fitted range around it
-                pivot, low, high = (a[0] for a in deviation_frame(enc, [coarse]))
-                dev = dev_fit[:, enc.coarse.index(coarse)]
-                theta_plug[i] += deviation_term(x_plug[i] - pivot, dev.mean(0), knee, low, high)
-            else:
-                pivot = new_pivot[coarse]  # (S, 3): its queried models' centre
-                low = high = 0.0  # no fitted model: tempered from the pivot on
-                z_new = once(("deviation", coarse), (1,) + dev_fit.shape[-2:])
-                dev = slope_deviation(post["tau_slope"], z_new)[:, 0]
-            theta[:, i] += deviation_term(x[:, i] - pivot, dev, knee, low, high)
-
-    offset, offset_plug = _bench_offsets(post, enc, q, rng, once)
-    lam, diff = post["loadings"], post["difficulty"]  # (S, J, K), (S, J)
-    floor = effective_floor(post, enc.floor)  # (S, 1, J) when learned, else (J,)
-    inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
-    power = post["link_power"][:, None, None] if "link_power" in post else 1.0
-    mu = np.asarray(benchmark_mean(theta, lam, diff, floor, offset, power))
-    sigma_logit = post["sigma_logit"][:, None, :]
-    sd = np.asarray(observation_sd(mu, inv_items, post["sigma_bench"][:, None, :], floor, sigma_logit, power))
-    y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
-    floor_plug = floor.mean(0)[0] if floor.ndim == 3 else floor
-    power_plug = float(np.mean(power))
-    plugin = np.asarray(benchmark_mean(theta_plug, lam.mean(0), diff.mean(0), floor_plug, offset_plug, power_plug))
-
+    data, extra, kinds = query_data(idata, q)
+    shape = (len(q), len(enc.benchmarks))
+    draws = model_draws(idata, data, seed=seed, extra=extra)
+    y, mu, sd = (draws[v].reshape((-1,) + shape) for v in ("y", "mu", "sd"))
+    plugin = _plugin(idata, data, extra).reshape(shape)
     coords = {"model": q[MODEL].astype(str).to_numpy(), "benchmark": enc.benchmarks}
     new = [m for m, kd in zip(coords["model"], kinds) if kd == KIND_NEW_FAMILY]
     if new:
@@ -182,68 +72,32 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             "from the population of families (wide intervals).",
             stacklevel=2,
         )
+    dims = ("sample", "model", "benchmark")
     return xr.Dataset(
-        {
-            "y": (("sample", "model", "benchmark"), y),
-            "mu": (("sample", "model", "benchmark"), mu),
-            "sd": (("sample", "model", "benchmark"), sd),
-            "plugin": (("model", "benchmark"), plugin),
-            "kind": (("model",), np.asarray(kinds)),
-        },
+        {"y": (dims, y), "mu": (dims, mu), "sd": (dims, sd), "plugin": (dims[1:], plugin),
+         "kind": (("model",), np.asarray(kinds))},
         coords=coords,
     )
 
 
-def _draws_per_group(rng, n_s: int):
-    """``once(key, shape, df=None)``: standard-normal draws (n_s, *shape) of what the fit
-    never saw (Student-t with ``df`` degrees of freedom: the model's ``efficiency_df`` or
-    ``deviation_df``), made once per unseen (sub-)family ``key``: its queries share them, so
-    joint forecasts (e.g. a 70B against a 7B of one new family) are coherent."""
-    drawn: dict = {}
+def _plugin(idata, data, extra: dict) -> np.ndarray:
+    """The model's noiseless mean at the posterior mean of its parameters, with what the fit
+    never saw at the prior's centre: the point forecast a plug-in fit would make."""
+    import jax.numpy as jnp
+    from numpyro import handlers
 
-    def once(key, shape, df=None):
-        if key not in drawn:
-            size = (n_s,) + tuple(shape)
-            drawn[key] = rng.standard_normal(size) if df is None else rng.standard_t(df, size)
-        return drawn[key]
+    from .model import skills_model
 
-    return once
+    post = idata.posterior
+    means = {v: jnp.asarray(post[v].mean(("chain", "draw")).to_numpy(), jnp.float32) for v in post.data_vars
+             if v not in ("tokens_latent", "tokens_shared")}
+    means |= {k: jnp.asarray(np.mean(v, axis=0), jnp.float32) for k, v in extra.items()}
 
+    def centre(msg):  # the groups the fit never saw: at the centre of their prior
+        return msg["fn"].mean if msg["type"] == "sample" and msg["name"].endswith("_new") else None
 
-def config_of(idata) -> ModelConfig:
-    """The model configuration stored with a fit."""
-    return ModelConfig.from_dict(json.loads(idata.attrs["sloth_bayes_config"]))
-
-
-def _bench_offsets(post: dict, enc: Encoding, q: pd.DataFrame, rng, once=None) -> tuple[np.ndarray, np.ndarray]:
-    """Benchmark-specific logit terms of the queries, (S, Q, J) draws and (Q, J) plug-in:
-    the instruct shift per benchmark and the family's own benchmark profile (a family the
-    fit has seen keeps its posterior profile, an unseen one draws a new profile)."""
-    n_s, n_j = post["difficulty"].shape
-    once = once or _draws_per_group(rng, n_s)
-    off, plug = np.zeros((n_s, len(q), n_j)), np.zeros((len(q), n_j))
-    if "instruct_bench" in post:
-        shift = np.asarray(orthogonal_to(post["instruct_bench"][:, None, :], post["loadings"]))
-        off += q[INSTRUCT].to_numpy(float)[None, :, None] * shift
-        plug += off.mean(0)
-    anchors = anchor_rows(loading_mask(enc.benchmarks, enc.anchors, len(enc.anchors)))
-    for site, names, col in (("family_bench", enc.coarse, FAMILY),):
-        if f"z_{site}" not in post:
-            continue
-        sigma = post[f"sigma_{site}"]  # (S, J)
-        profiles = sigma[:, None, :] * _centred(post[f"z_{site}"])  # (S, G, J)
-        groups = q[col].astype(str).tolist()
-        seen = [names.index(g) if g in names else -1 for g in groups]
-        # a seen family keeps its profile; an unseen one draws one, shared by its queries
-        u = np.stack(
-            [profiles[:, i] if i >= 0 else sigma * once((site, g), (n_j,)) for g, i in zip(groups, seen)],
-            axis=1,
-        )
-        u = u * (1.0 - anchors)
-        off += u
-        # the plug-in (a point fit) knows the profiles of seen families, assumes none for new ones
-        plug += np.where(np.array(seen)[:, None] >= 0, u.mean(0), 0.0)
-    return off, plug
+    model = handlers.seed(handlers.substitute(handlers.substitute(skills_model, data=means), substitute_fn=centre), 0)
+    return np.asarray(handlers.trace(model).get_trace(data, config_of(idata))["y"]["fn"].loc)
 
 
 def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None) -> pd.DataFrame:

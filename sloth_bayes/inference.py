@@ -550,6 +550,7 @@ def site_dims() -> dict[str, list[str]]:
         "link_power": [],
         "sigma_family_bench": ["profiled_benchmark"],
         "z_family_bench": ["coarse_family", "profiled_benchmark"],
+        "family_profile": ["coarse_family", "benchmark"],
         "y": ["cell"],
     }
 
@@ -642,7 +643,8 @@ def draws_to_datatree(draws: dict, stats: dict, data: ModelData, enc: Encoding, 
     max_tree_depth : the sampler's, if known: adds ``reached_max_tree_depth`` (as ArviZ does).
     """
     coords, dims, constant = _tree_layout(data, enc, config)
-    posterior = {k: np.asarray(v) for k, v in draws.items() if k != "y"}
+    # every LLM's skills are recomputed from the posterior when needed (not stored)
+    posterior = {k: np.asarray(v) for k, v in draws.items() if k not in ("y", "skills")}
     shape = next(iter(posterior.values())).shape[:2]
     sample_stats = {
         k: np.asarray(v) for k, v in stats.items() if np.shape(v) == shape and k != "svi_losses"

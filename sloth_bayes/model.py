@@ -232,6 +232,12 @@ class ModelData(NamedTuple):
     # site -> centredness (G, K) in [0, 1] of the family offsets (pinned_offsets; keys of
     # CENTRED_SITES); None: non-centred
     centring: dict | None = None
+    # Groups the fit never saw (forecast rows): drawn from the population. ``coarse`` and
+    # ``sub`` index the fitted groups first, then these.
+    new_coarse: int = 0  # coarse families
+    new_sub_coarse: np.ndarray | None = None  # (S_new,) coarse family of each new sub-family
+    new_tokens_loc: np.ndarray | None = None  # (G_new,) prior of new latent token counts
+    new_tokens_scale: np.ndarray | None = None
 
 
 def _pick_anchors(benchmarks: list[str], k: int, anchors: tuple[str, ...] | None) -> list[str]:
@@ -725,7 +731,9 @@ def _profile(name: str, n_groups: int, group_of_llm, data: ModelData, config: Mo
         sigma = numpyro.sample(f"sigma_{name}", spread_prior(config.priors.family_bench))
     with numpyro.plate(f"{name}_group", n_groups, dim=-2), numpyro.plate("profiled_benchmark", len(cols), dim=-1):
         z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
-    u = jnp.zeros((n_groups, n_bench), z.dtype).at[:, cols].set(sigma * _centre(z))
+    u = numpyro.deterministic("family_profile", jnp.zeros((n_groups, n_bench), z.dtype).at[:, cols].set(sigma * _centre(z)))
+    new = with_new_groups(jnp.zeros((0, len(cols))), f"z_{name}_new", data.new_coarse, dist.Normal(0.0, 1.0))
+    u = jnp.concatenate([u, jnp.zeros((new.shape[0], n_bench)).at[:, cols].set(sigma * new)])
     return u[group_of_llm[data.obs_row], data.obs_col]
 
 
@@ -803,6 +811,16 @@ def deviation_pivots(data: ModelData):
     return (_pivots(data), *_ranges(data))
 
 
+def with_new_groups(z, name: str, n_new: int, prior: dist.Distribution):
+    """Values ``z`` (G, ...) of the fitted groups followed by ``n_new`` groups the fit never
+    saw, drawn from ``prior`` (site ``name``): how a forecast meets a new family."""
+    if not n_new:
+        return z
+    with numpyro.plate(f"{name}_group", n_new, dim=-1):
+        new = numpyro.sample(name, prior.expand(z.shape[1:]).to_event(z.ndim - 1))
+    return jnp.concatenate([z, new], axis=0)
+
+
 def family_offsets(name: str, plate: str, n_groups: int, spread, df, centring, pivot_skills, anchors):
     """Standardised family offsets ``z`` (G, K), centred over the groups (the benchmark
     difficulties keep the skills' location). Sampled non-centred, or in the partially
@@ -823,8 +841,14 @@ def tokens_with_latent(data: ModelData):
     tokens_z = jnp.asarray(data.tokens_z)
     if not data.tokens_missing.shape[0]:
         return tokens_z
-    with numpyro.plate("tokens_group", data.tokens_prior_loc.shape[0]):
-        t_grp = numpyro.sample("tokens_shared", dist.Normal(data.tokens_prior_loc, data.tokens_prior_scale))
+    t_grp = jnp.zeros((0,))
+    if data.tokens_prior_loc.shape[0]:
+        with numpyro.plate("tokens_group", data.tokens_prior_loc.shape[0]):
+            t_grp = numpyro.sample("tokens_shared", dist.Normal(data.tokens_prior_loc, data.tokens_prior_scale))
+    if data.new_tokens_loc is not None and len(data.new_tokens_loc):
+        with numpyro.plate("new_tokens_group", len(data.new_tokens_loc)):
+            new = numpyro.sample("tokens_shared_new", dist.Normal(data.new_tokens_loc, data.new_tokens_scale))
+        t_grp = jnp.concatenate([t_grp, new])
     t_lat = numpyro.deterministic("tokens_latent", t_grp[data.tokens_group])
     return tokens_z.at[data.tokens_missing].set(t_lat)
 
@@ -836,6 +860,7 @@ def deviation_skills(data: ModelData, config: ModelConfig, x, k: int):
     n_dev = len(DEVIATION_COVARIATES)
     tau = numpyro.sample("tau_slope", spread_prior(config.priors.deviation).expand([n_dev]).to_event(1))
     dz = numpyro.sample("z_slope", dist.Normal(0.0, 1.0).expand([data.n_coarse, n_dev, k]).to_event(3))
+    dz = with_new_groups(dz, "z_slope_new", data.new_coarse, dist.Normal(0.0, 1.0))
     pivots, low_c, high_c = deviation_pivots(data)
     pivot = jnp.asarray(pivots, jnp.float32)[data.coarse]
     low, high = (jnp.asarray(edge, jnp.float32)[data.coarse] - pivot for edge in (low_c, high_c))
@@ -866,18 +891,26 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     anchors = anchor_block(loadings, mask)
 
     # family efficiencies: coarse families, and sub-families nested in them
+    # (forecasts: then the groups the fit never saw, drawn from the population)
+    offset = standard_prior(pr.efficiency_df)
     z_coarse = family_offsets("z_coarse", "coarse_family", data.n_coarse, sigma_coarse, pr.efficiency_df,
                               centring.get("z_coarse"), lambda: coarse_pivot_skills(data, slopes), anchors)
     alpha_coarse = numpyro.deterministic("alpha_coarse", sigma_coarse * z_coarse)
+    z_new = with_new_groups(jnp.zeros((0, k)), "z_coarse_new", data.new_coarse, offset)
+    alpha_coarse = jnp.concatenate([alpha_coarse, sigma_coarse * z_new])
     z_sub = family_offsets("z_sub", "family", n_sub, sigma_sub, pr.efficiency_df,
                            centring.get("z_sub"), lambda: sub_pivot_skills(data, slopes), anchors)
     alpha = numpyro.deterministic("alpha", alpha_coarse[data.sub_coarse] + sigma_sub * z_sub)
+    new_sub = np.zeros(0, int) if data.new_sub_coarse is None else np.asarray(data.new_sub_coarse)
+    z_new = with_new_groups(jnp.zeros((0, k)), "z_sub_new", len(new_sub), offset)
+    alpha = jnp.concatenate([alpha, alpha_coarse[new_sub] + sigma_sub * z_new])
 
     # skills of every LLM
     x = covariates(data.size_z, tokens_with_latent(data))  # (N, 3)
     theta = alpha[data.sub] + data.instruct[:, None] * instruct_shift + x @ slopes
     if config.slope_deviations:
         theta = theta + deviation_skills(data, config, x, k)
+    numpyro.deterministic("skills", theta)
 
     # benchmarks: difficulty, noise, instruct shift beyond the skills, floors, link
     with numpyro.plate("benchmark", n_bench):

@@ -28,16 +28,9 @@ import xarray as xr
 from matplotlib.colors import Normalize
 
 from .data import FAMILY, INSTRUCT, MODEL, SIZE, SUBFAMILY, TOKENS
-from .forecast import config_of, encoding_of, predictive_draws
-from .forecast import flat_draws as _draws
-from .model import (
-    benchmark_mean,
-    deviation_frame,
-    deviation_term,
-    effective_floor,
-    observation_sd,
-    slope_deviation,
-)
+from .forecast import predictive_draws
+from .predictive import encoding_of, fit_table, model_draws, query_data
+from .predictive import flat_draws as _draws
 
 __all__ = [
     "benchmark_errors",
@@ -445,51 +438,35 @@ def instruct_shift_plot(idata, *, prob: float = 0.9, ax=None):
     return ax
 
 
-def _fitted_deviations(tree) -> np.ndarray:
-    """(S, C, D, K) slope deviations of the fit's coarse families."""
-    return slope_deviation(_draws(tree, "tau_slope"), _draws(tree, "z_slope"))
+def _row_draws(tree, rows: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
+    """The model's draws (``skills``, ``mu``, ``sd``, ``y``) for table rows (LLMs of the fit or
+    points along a family's law), cells reshaped to (S, rows, benchmarks)."""
+    data, extra, _ = query_data(tree, rows)
+    out = model_draws(tree, data, seed=seed, extra=extra)
+    n_bench = len(encoding_of(tree).benchmarks)
+    return {k: v if k == "skills" else v.reshape(v.shape[0], len(rows), n_bench) for k, v in out.items()}
+
+
+def _path_rows(tree, family: str, size_z, tokens_z, instruct: float) -> pd.DataFrame:
+    """Rows of a sub-family of the fit along a covariate path (standardised size, tokens)."""
+    enc = encoding_of(tree)
+    coarse = enc.coarse[enc.sub_coarse[enc.subfamilies.index(family)]]
+    size = np.exp(np.asarray(size_z, float) * enc.size_scale + enc.size_loc)
+    tokens = np.exp(np.asarray(tokens_z, float) * enc.tokens_scale + enc.tokens_loc)
+    return pd.DataFrame({MODEL: [f"{family}@{i}" for i in range(len(size))], FAMILY: coarse, SUBFAMILY: family,
+                         INSTRUCT: bool(instruct), SIZE: size, TOKENS: tokens})
 
 
 def _skill_curve(tree, family: str, size_z, tokens_z, instruct: float):
     """Draws of the skills (S, G, K) of a sub-family of the fit along a covariate path."""
-    enc = encoding_of(tree)
-    f = enc.subfamilies.index(family)
-    x = np.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)  # (G, 3)
-    theta = _draws(tree, "alpha")[:, f][:, None, :] + instruct * _draws(tree, "instruct_shift")[:, None, :]
-    theta = theta + np.einsum("gc,sck->sgk", x, _draws(tree, "slopes"))
-    if "z_slope" in tree.posterior:
-        c = enc.sub_coarse[f]
-        dev = _fitted_deviations(tree)[:, c]
-        pivot, low, high = deviation_frame(enc, [enc.coarse[c]])
-        theta = theta + deviation_term(x - pivot, dev[:, None], config_of(tree).priors.deviation_knee, low, high)
-    return theta
+    return _row_draws(tree, _path_rows(tree, family, size_z, tokens_z, instruct))["skills"]
 
 
 def llm_skills(idata) -> np.ndarray:
-    """Posterior draws of every LLM's skills, (sample, llm, skill), as the model builds them
+    """Posterior draws of every LLM's skills, (sample, llm, skill), from the model itself
     (family efficiency, covariates, instruct shift, slope deviations)."""
     tree = _tree(idata)
-    enc = encoding_of(tree)
-    cd = tree.constant_data
-    n_s = tree.posterior.sizes["chain"] * tree.posterior.sizes["draw"]
-    size_z = np.broadcast_to(cd["llm_size_z"].to_numpy(), (n_s, len(enc.llms)))
-    tokens_z = np.array(np.broadcast_to(cd["llm_tokens_z"].to_numpy(), (n_s, len(enc.llms))))
-    if "tokens_latent" in tree.posterior:
-        names = [str(m) for m in tree.posterior["llm_missing_tokens"].values]
-        idx = [enc.llms.index(m) for m in names]
-        tokens_z[:, idx] = _draws(tree, "tokens_latent")
-    x = np.stack([size_z, tokens_z, size_z * tokens_z], axis=-1)  # (S, N, 3)
-    sub = [enc.subfamilies.index(f) for f in cd["llm_family"].to_numpy().astype(str)]
-    theta = _draws(tree, "alpha")[:, sub]
-    theta = theta + cd["llm_instruct"].to_numpy()[None, :, None] * _draws(tree, "instruct_shift")[:, None]
-    slopes = _draws(tree, "slopes")
-    if "z_slope" in tree.posterior:
-        names = cd["llm_coarse_family"].to_numpy().astype(str)
-        coarse = [enc.coarse.index(c) for c in names]
-        dev = _fitted_deviations(tree)[:, coarse]
-        pivot, low, high = deviation_frame(enc, names)
-        theta = theta + deviation_term(x - pivot, dev, config_of(tree).priors.deviation_knee, low, high)
-    return theta + np.einsum("snc,sck->snk", x, slopes)
+    return _row_draws(tree, fit_table(tree))["skills"]
 
 
 def skill_trajectories(
@@ -533,18 +510,23 @@ def skill_trajectories(
     all_skills = [str(s) for s in tree.posterior["skill"].values]
     kidx = [all_skills.index(s) for s in names]
     cd = tree.constant_data
-    llm_theta = llm_skills(tree)
     llm_size = _destandardise_size(enc, cd["llm_size_z"].to_numpy())
-    for i, fam in enumerate(families):
-        colour = f"C{i % 10}"
+    paths, grids = [fit_table(tree)], []
+    for fam in families:  # one run of the model for the LLMs and every family's path
         idx = _family_llms(tree, fam)
         sz = cd["llm_size_z"].to_numpy()[idx]
         tz = cd["llm_tokens_z"].to_numpy()[idx]
         tz_typ = float(np.nanmedian(tz)) if np.isfinite(tz).any() else enc.coarse_tokens_loc.get(
             enc.coarse[enc.sub_coarse[enc.subfamilies.index(fam)]], 0.0)
-        grid_z = np.linspace(sz.min() - 0.3, sz.max() + 0.3, n_grid)
+        grids.append(np.linspace(sz.min() - 0.3, sz.max() + 0.3, n_grid))
         ins = float(np.mean(cd["llm_instruct"].to_numpy()[idx]) > 0.5)
-        theta = _skill_curve(tree, fam, grid_z, np.full(n_grid, tz_typ), ins)
+        paths.append(_path_rows(tree, fam, grids[-1], np.full(n_grid, tz_typ), ins))
+    skills = _row_draws(tree, pd.concat(paths, ignore_index=True))["skills"]
+    llm_theta, n_llm = skills[:, : len(enc.llms)], len(enc.llms)
+    for i, fam in enumerate(families):
+        colour = f"C{i % 10}"
+        idx, grid_z = _family_llms(tree, fam), grids[i]
+        theta = skills[:, n_llm + i * n_grid : n_llm + (i + 1) * n_grid]
         lo, med, hi = _interval(theta, prob)
         grid = _destandardise_size(enc, grid_z)
         pts = np.median(llm_theta[:, idx], axis=0)
@@ -739,25 +721,6 @@ def rank_plot(idata, var_names: Sequence[str] | str = ("slopes", "instruct_shift
     return _figure_of(pc)
 
 
-def _llm_offsets(tree, enc) -> np.ndarray:
-    """The benchmark-specific logit terms (family profiles, instruct shift per benchmark) of
-    the fit's own LLMs, (S, N, J), exactly as forecasts build them."""
-    from .forecast import _bench_offsets
-
-    cd = tree.constant_data
-    names = ("difficulty", "loadings", "instruct_bench", "sigma_family_bench", "z_family_bench")
-    post = {n: _draws(tree, n) for n in names if n in tree.posterior}
-    llms = pd.DataFrame(
-        {
-            FAMILY: cd["llm_coarse_family"].to_numpy().astype(str),
-            SUBFAMILY: cd["llm_family"].to_numpy().astype(str),
-            INSTRUCT: cd["llm_instruct"].to_numpy(),
-        }
-    )
-    rng = np.random.default_rng(0)
-    return _bench_offsets(post, enc, llms, rng)[0]
-
-
 def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     """Posterior predictive draws of every observed cell: Dataset with ``y`` (a replicated
     score, censored to [0, 1] as the model's likelihood), ``mu`` (its expected value) and
@@ -766,23 +729,11 @@ def posterior_predictive_cells(idata, *, seed: int = 0) -> xr.Dataset:
     tree = _tree(idata)
     enc = encoding_of(tree)
     cd = tree.constant_data
-    theta = llm_skills(tree)  # (S, N, K)
     llm_of_cell = [enc.llms.index(m) for m in cd["cell_llm"].to_numpy().astype(str)]
     bench_of_cell = cd["cell_benchmark"].to_numpy().astype(str)
     col = np.array([enc.benchmarks.index(b) for b in bench_of_cell])
-    lam = _draws(tree, "loadings")
-    diff = _draws(tree, "difficulty")
-    lift = {"floor_lift": _draws(tree, "floor_lift")} if "floor_lift" in tree.posterior else {}
-    floor = effective_floor(lift, enc.floor)  # (S, 1, J) when learned, else (J,)
-    power = _draws(tree, "link_power")[:, None] if "link_power" in tree.posterior else 1.0  # (S, 1)
-    mu = np.asarray(benchmark_mean(theta, lam, diff, floor, _llm_offsets(tree, enc), np.expand_dims(power, -1)))
-    mu = mu[:, llm_of_cell, col]
-    inv_items = np.array([1.0 / n if np.isfinite(n) and n > 0 else 0.0 for n in enc.n_items])
-    floor = floor[:, 0, col] if floor.ndim == 3 else floor[col]
-    sigma_logit = _draws(tree, "sigma_logit")[:, col]
-    sd = np.asarray(observation_sd(mu, inv_items[col], _draws(tree, "sigma_bench")[:, col], floor, sigma_logit, power))
-    rng = np.random.default_rng(seed)
-    y = np.clip(mu + sd * rng.standard_normal(mu.shape), 0.0, 1.0)
+    draws = _row_draws(tree, fit_table(tree), seed=seed)
+    y, mu, sd = (draws[v][:, llm_of_cell, col] for v in ("y", "mu", "sd"))
     n_chain, n_draw = tree.posterior.sizes["chain"], tree.posterior.sizes["draw"]
     shape = (n_chain, n_draw, mu.shape[-1])
     coords = {
