@@ -4,7 +4,7 @@
                                              --chain-method parallel --seed 0 --repeat 1
                                              --option NAME=VALUE --sampler-option NAME=VALUE]
 
-Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
+DATA defaults to ``$SLOTH_BAYES_DATA`` or the embedded table. Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
 min bulk ESS per second over all free parameters, divergences, max R-hat, the parameters
 where the worst R-hat and bulk ESS are, JAX backend.
 Compilation is part of the NUTS figure (NumPyro compiles inside ``run``); a second run in
@@ -21,7 +21,7 @@ import time
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("data", nargs="?", default=os.environ.get("SLOTH_BAYES_DATA"))
+    p.add_argument("data", nargs="?", default=None, help="CSV table (default: the embedded one)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
@@ -42,9 +42,10 @@ def main(argv=None) -> int:
 
     from sloth_bayes import SlothBayes
     from sloth_bayes.cli import model_config
+    from sloth_bayes.datasets import find_leaderboard
     from sloth_bayes.diagnostics import convergence_report
 
-    table = pd.read_csv(args.data)
+    table = pd.read_csv(find_leaderboard(args.data))
     sampler = {k: float(v) if "." in v else int(v) for k, v in (o.split("=", 1) for o in args.sampler_option)}
     rows = []
     for r in range(args.repeat):
