@@ -15,7 +15,7 @@ import pytest
 numpyro.set_host_device_count(2)  # before JAX starts: two chains in parallel
 
 # Identical programs (same model and shapes: repeated small fits, the notebooks) compile
-# once per session: JAX's persistent compilation cache, in a folder of this session.
+# once per test run: JAX's persistent compilation cache, in a temporary folder.
 import atexit  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
