@@ -290,8 +290,10 @@ def measure_convergence(cfg: dict, work: Path) -> dict:
 
     rows = _load_benchmark("fit_speed").measure_fits(load_leaderboard(), cfg["fit_seeds"], **cfg["fit"])
     ok = int(rows["converged"].sum())
-    extra = "" if cfg["fit"].get("chains") == 4 and cfg["fit"].get("draws") == 1000 else \
-        " --chains {chains} --warmup {warmup} --draws {draws}".format(**cfg["fit"])
+    extra = "".join(f" --{k} {cfg['fit'][k]}" for k in ("chains", "warmup", "draws")
+                    if cfg["fit"][k] != {"chains": 4, "warmup": 1000, "draws": 1000}[k])
+    extra += "".join(f" --sampler-option {k}={v}" for k, v in cfg["fit"].items()
+                     if k not in ("chains", "warmup", "draws"))
     return {
         "commands": [f"python benchmarks/fit_speed.py --seed {cfg['fit_seeds'][0]} "
                      f"--repeat {len(cfg['fit_seeds'])}{extra}"],
