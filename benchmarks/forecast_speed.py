@@ -31,6 +31,30 @@ def _queries(table, n: int):
     return rows
 
 
+def measure(model, table, sizes, *, repeat: int = 3, seed: int = 0):
+    """Best-of-``repeat`` seconds of ``model.forecast`` for batches of ``sizes`` queries drawn
+    from ``table`` (a DataFrame, one row per batch size)."""
+    import warnings
+
+    import pandas as pd
+
+    post = model.idata_.posterior
+    n_draws = post.sizes["chain"] * post.sizes["draw"]
+    rows = []
+    for n in sizes:
+        queries = _queries(table, n)
+        best = float("inf")
+        for r in range(repeat):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the new-family warning
+                fc = model.forecast(queries, seed=seed + r)
+            best = min(best, time.perf_counter() - t0)
+        rows.append({"queries": n, "benchmarks": fc["benchmark"].nunique(), "draws": n_draws,
+                     "seconds": round(best, 3), "ms_per_query": round(1000 * best / n, 1)})
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fit", default=None, help="a saved fit (netCDF); default: a quick fit")
@@ -39,13 +63,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    import warnings
-
     import numpyro
 
     numpyro.set_host_device_count(2)
-    import pandas as pd
-
     from sloth_bayes import SlothBayes
     from sloth_bayes.datasets import load_leaderboard
 
@@ -54,21 +74,9 @@ def main(argv=None) -> int:
         model = SlothBayes.load(args.fit)
     else:
         model = SlothBayes(chains=2, warmup=200, draws=200).fit(table, seed=args.seed, progress_bar=False)
-    post = model.idata_.posterior
-    n_draws = post.sizes["chain"] * post.sizes["draw"]
-    rows = []
-    for n in (int(v) for v in args.queries.split(",")):
-        queries = _queries(table, n)
-        best = float("inf")
-        for r in range(args.repeat):
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the new-family warning
-                fc = model.forecast(queries, seed=args.seed + r)
-            best = min(best, time.perf_counter() - t0)
-        rows.append({"queries": n, "benchmarks": fc["benchmark"].nunique(), "draws": n_draws,
-                     "seconds": round(best, 3), "ms_per_query": round(1000 * best / n, 1)})
-    print(pd.DataFrame(rows).to_string(index=False))
+    rows = measure(model, table, [int(v) for v in args.queries.split(",")], repeat=args.repeat,
+                   seed=args.seed)
+    print(rows.to_string(index=False))
     return 0
 
 
