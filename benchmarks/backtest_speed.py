@@ -14,7 +14,8 @@ backtest that recompiles every fold (``folds x (compile + mean fold)``).
 
 ``--per-fold`` runs the old path (a fresh ``SlothBayes.fit`` per fold, compiling each time:
 there compilation is inside the NUTS seconds, so compile_seconds is empty);
-``--simulated`` uses a small simulated table (no data file needed; a smoke run).
+DATA defaults to ``$SLOTH_BAYES_DATA`` or the embedded table; ``--simulated`` uses a small
+table simulated from the model's prior (a smoke run).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _simulated_table():
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("data", nargs="?", default=os.environ.get("SLOTH_BAYES_DATA"))
+    p.add_argument("data", nargs="?", default=None, help="CSV table (default: the embedded one)")
     p.add_argument("--set", default="v2", help="benchmark set: v1, v2 or all")
     p.add_argument("--protocol", default="lofo-1")
     p.add_argument("--groups", default=None, help="comma list of groups (default: all of the set)")
@@ -57,10 +58,6 @@ def main(argv=None) -> int:
     p.add_argument("--simulated", action="store_true", help="a small simulated table instead of DATA")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    if not args.data and not args.simulated:
-        print("give the table's path, set SLOTH_BAYES_DATA or pass --simulated", file=sys.stderr)
-        return 2
-
     import numpyro
 
     if args.jobs <= 1:  # workers of jobs > 1 get their devices from the backtest itself
@@ -71,12 +68,13 @@ def main(argv=None) -> int:
 
     from sloth_bayes import SlothBayes
     from sloth_bayes.backtest import run_backtest
+    from sloth_bayes.datasets import find_leaderboard
 
     factory = partial(
         SlothBayes, args.skills, chains=args.chains, warmup=args.warmup, draws=args.draws,
         svi_steps=args.svi_steps, svi_restarts=args.svi_restarts,
     )
-    table = _simulated_table() if args.simulated else pd.read_csv(args.data)
+    table = _simulated_table() if args.simulated else pd.read_csv(find_leaderboard(args.data))
     groups = [g.strip() for g in args.groups.split(",")] if args.groups else None
     t0 = time.perf_counter()
     res = run_backtest(

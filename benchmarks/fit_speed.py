@@ -4,11 +4,11 @@
                                              --chain-method parallel --seed 0 --repeat 1
                                              --option NAME=VALUE --sampler-option NAME=VALUE]
 
-Columns: SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
-min bulk ESS per second over all free parameters, divergences, max R-hat, the parameters
-where the worst R-hat and bulk ESS are, JAX backend.
-Compilation is part of the NUTS figure (NumPyro compiles inside ``run``); a second run in
-the same process (``--repeat 2``) shows the cost without it.
+DATA defaults to ``$SLOTH_BAYES_DATA`` or the embedded table. One row per fit (seeds seed,
+seed + 1, ...): SVI initialisation, NUTS (compilation + warm-up + sampling), total wall time,
+min bulk ESS and ESS per second over all free parameters, divergences, max R-hat, the
+parameters where the worst R-hat and bulk ESS are, JAX backend. Compilation is part of the
+NUTS figure (NumPyro compiles inside ``run``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,51 @@ import sys
 import time
 
 
+def measure_fits(table, seeds, *, chains=4, warmup=1000, draws=1000, skills=None, options=None,
+                 chain_method="parallel", save=None, **sampler):
+    """Fit ``table`` once per seed with the default model; one row of timings and convergence
+    figures per fit (a DataFrame). ``save``: write the first fit there."""
+    import pandas as pd
+
+    from sloth_bayes import SlothBayes
+    from sloth_bayes.cli import model_config
+    from sloth_bayes.diagnostics import convergence_report
+
+    rows = []
+    for i, seed in enumerate(seeds):
+        t0 = time.perf_counter()
+        model = SlothBayes(skills, config=model_config(options), chains=chains, warmup=warmup,
+                           draws=draws, chain_method=chain_method, **sampler)
+        model.fit(table, seed=seed, progress_bar=False)
+        total = time.perf_counter() - t0
+        if save and i == 0:
+            model.save(save)
+        info = model.fit_info_
+        rep = convergence_report(model.idata_)
+        rows.append(
+            {
+                "seed": seed,
+                "svi_s": round(info["svi_seconds"], 1),
+                "nuts_s": round(info["nuts_seconds"], 1),
+                "total_s": round(total, 1),
+                "min_ess_bulk": round(rep.min_ess_bulk),
+                "min_ess_per_s": round(rep.min_ess_bulk / total, 2),
+                "divergences": rep.divergences,
+                "max_rhat": round(rep.max_rhat, 4),
+                "converged": bool(rep.ok),
+                "max_rhat_at": rep.max_rhat_parameter,
+                "min_ess_at": rep.min_ess_bulk_parameter,
+                "backend": info["jax_backend"],
+                "chains": f"{chains} {info['chain_method_used']}",
+                "cores": os.cpu_count(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("data", nargs="?", default=os.environ.get("SLOTH_BAYES_DATA"))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="?", default=None, help="CSV table (default: the embedded one)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
@@ -40,47 +82,14 @@ def main(argv=None) -> int:
     numpyro.set_host_device_count(args.chains)
     import pandas as pd
 
-    from sloth_bayes import SlothBayes
-    from sloth_bayes.cli import model_config
-    from sloth_bayes.diagnostics import convergence_report
+    from sloth_bayes.datasets import find_leaderboard
 
-    table = pd.read_csv(args.data)
+    table = pd.read_csv(find_leaderboard(args.data))
     sampler = {k: float(v) if "." in v else int(v) for k, v in (o.split("=", 1) for o in args.sampler_option)}
-    rows = []
-    for r in range(args.repeat):
-        t0 = time.perf_counter()
-        model = SlothBayes(
-            args.skills,
-            config=model_config(args.option),
-            chains=args.chains,
-            warmup=args.warmup,
-            draws=args.draws,
-            chain_method=args.chain_method,
-            **sampler,
-        ).fit(table, seed=args.seed + r, progress_bar=False)
-        total = time.perf_counter() - t0
-        if args.save and r == 0:
-            model.save(args.save)
-        info = model.fit_info_
-        rep = convergence_report(model.idata_)
-        rows.append(
-            {
-                "seed": args.seed + r,
-                "svi_s": round(info["svi_seconds"], 1),
-                "nuts_s": round(info["nuts_seconds"], 1),
-                "total_s": round(total, 1),
-                "min_ess_bulk": round(rep.min_ess_bulk),
-                "min_ess_per_s": round(rep.min_ess_bulk / total, 2),
-                "divergences": rep.divergences,
-                "max_rhat": round(rep.max_rhat, 4),
-                "max_rhat_at": rep.max_rhat_parameter,
-                "min_ess_at": rep.min_ess_bulk_parameter,
-                "backend": info["jax_backend"],
-                "chains": f"{args.chains} {info['chain_method_used']}",
-                "cores": os.cpu_count(),
-            }
-        )
-    print(pd.DataFrame(rows).to_string(index=False))
+    rows = measure_fits(table, [args.seed + r for r in range(args.repeat)], chains=args.chains,
+                        warmup=args.warmup, draws=args.draws, skills=args.skills, options=args.option,
+                        chain_method=args.chain_method, save=args.save, **sampler)
+    print(rows.to_string(index=False))
     return 0
 
 

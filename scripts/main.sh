@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the main job: fit the leaderboard table without a family's
-# larger models, forecast them from its smallest one, print and save the forecasts.
-# Uses $SLOTH_BAYES_DATA (or the cached table); falls back to the simulated demo table.
+# Set up (if needed), then fit the embedded leaderboard table without a family's larger
+# models, forecast them from its smallest one, print the forecasts with their intervals and
+# save out/forecast.csv and out/fit.nc. Arguments go to `sloth-bayes demo` (--family NAME,
+# --out DIR, --seed N ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the test suite: the default tier (fast unit tests, one real
-# fit of the leaderboard at reduced draws, the quickstart notebook). Slow tests: add -m slow.
+# Set up (if needed) and run the default test suite: unit tests, one real fit of the embedded
+# table at reduced draws, the four notebooks in quick mode, the HTML report in headless
+# Chromium (when installed). Arguments go to pytest (e.g. -m slow for the long tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh

@@ -1,32 +1,32 @@
 """Simulated leaderboards drawn from the model itself.
 
-The simulator *is* the model: parameters are drawn from the prior of
-:func:`~sloth_bayes.model.skills_model` (NumPyro ``Predictive`` with ``y=None``) and the
-scores from its likelihood, on a design (families, sizes, tokens, which cells are observed)
-taken from a template table or made up. So a fit of a simulated table can be checked
-against the truth that generated it (parameter recovery, simulation-based calibration in
-:mod:`sloth_bayes.sbc`).
+Two simulators share the model's generative structure:
+
+* :func:`simulate_from_fit`: the scores of a real table's design (its LLMs, families, sizes,
+  tokens and missing cells) drawn from the posterior predictive of a fit to it, at one
+  posterior draw whose parameter values are returned. A realistic table with a known truth:
+  the shipped ``data/simulated_leaderboard.csv`` (``scripts/make_simulated.py``).
+* :func:`simulate_table`: parameters drawn from the prior of
+  :func:`~sloth_bayes.model.skills_model` (NumPyro ``Predictive`` with ``y=None``) and scores
+  from its likelihood, on a template's design or a made-up one: for parameter recovery and
+  simulation-based calibration (:mod:`sloth_bayes.sbc`).
 
 >>> from sloth_bayes.simulate import simulate_table
 >>> table, truth = simulate_table(seed=1)                          # doctest: +SKIP
 >>> truth["loadings"].shape                                        # doctest: +SKIP
 (6, 3)
-
-``python -m sloth_bayes.simulate`` writes the demo files ``data/simulated_leaderboard.csv``
-and ``data/simulated_parameters.json``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .benchmarks import DEFAULT_BENCHMARKS, V1_BENCHMARKS
+from .benchmarks import V1_BENCHMARKS
 from .data import META_COLUMNS, TOKENS, score_columns, validate_table
 from .model import Encoding, ModelConfig, ModelData, encode, make_encoding
 
@@ -34,10 +34,12 @@ __all__ = [
     "SimDesign",
     "draw_prior",
     "encode_table",
-    "main",
+    "plausibility",
     "prepare_design",
+    "simulate_from_fit",
     "simulate_table",
     "synthetic_design",
+    "write_simulated",
 ]
 
 #: Made-up coarse family names of the synthetic design (cycled with a number if needed).
@@ -316,80 +318,126 @@ def simulate_table(
     return table, truth
 
 
-# --- demo files -------------------------------------------------------------------------------
-def parameters_json(truth: dict, design: SimDesign, *, seed, extra: dict | None = None) -> dict:
-    """JSON-ready record of generating parameters: values with their dims and coords."""
-    from .inference import site_dims
+# --- from a fit: the shipped simulated table ----------------------------------------------------
+def simulate_from_fit(model, table: pd.DataFrame, *, seed: int = 0, draw: int | None = None):
+    """Scores of ``table``'s design drawn from the posterior predictive of ``model``.
 
-    dims = site_dims()
-    coords = design.coords()
-    params = {}
-    for name, value in sorted(truth.items()):
-        d = dims.get(name, [f"{name}_dim_{i}" for i in range(np.ndim(value))])
-        params[name] = {"dims": d, "values": np.asarray(value, float).tolist()}
-    used = {d for p in params.values() for d in p["dims"]}
-    return {
+    One posterior draw ``s`` is picked (at random from ``seed`` unless ``draw`` is given); each
+    LLM of ``table`` gets scores drawn from the model's likelihood at that draw's parameters
+    (its family's efficiency, slope deviations and benchmark profile, its own skill residual
+    and latent token count when the fit has them), in the cells ``table`` observes. Scores of
+    benchmarks the fit read as rounded are rounded the same way. The design (names, families,
+    instruct flags, sizes, token counts, missing cells) is copied.
+
+    Parameters
+    ----------
+    model : a fitted :class:`~sloth_bayes.SlothBayes`, normally fitted to ``table``.
+    table : the design: the leaderboard columns, scores used only for which cells exist.
+    seed : seeds the choice of the draw and the observation noise.
+    draw : index of the posterior draw (chains and draws flattened, chain-major).
+
+    Returns
+    -------
+    simulated : pandas.DataFrame
+        ``table``'s descriptive columns and the fit's benchmarks.
+    record : dict
+        JSON-ready: the draw (``chain``, ``draw``), ``parameters`` (every posterior variable
+        at that draw: ``dims`` and ``values``), their ``coords``, the benchmarks, the model
+        and sampler settings.
+    """
+
+    from .forecast import encoding_of
+
+    model._check_fitted()
+    post = model.idata_.posterior
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    rng = np.random.default_rng(seed)
+    s = int(rng.integers(n_chain * n_draw)) if draw is None else int(draw)
+    if not 0 <= s < n_chain * n_draw:
+        raise ValueError(f"draw must be in [0, {n_chain * n_draw}), got {draw}")
+    chain, d = divmod(s, n_draw)
+
+    design = table.reset_index(drop=True)
+    pred = model.predictive_draws(design, seed=int(rng.integers(2**31)))
+    y = pred["y"].isel(sample=s).transpose("model", "benchmark")
+    enc = encoding_of(model.idata_)
+    steps = dict(zip(enc.benchmarks, enc.score_step or [0.0] * len(enc.benchmarks)))
+    out = design[list(META_COLUMNS)].copy()
+    for b in enc.benchmarks:
+        values = y.sel(benchmark=b).to_numpy().astype(float)
+        if b in design:
+            values = np.where(pd.to_numeric(design[b], errors="coerce").notna().to_numpy(), values, np.nan)
+        step = float(steps.get(b) or 0.0)
+        if step > 0:
+            values = np.clip(np.round(values / step) * step, 0.0, 1.0).round(10)
+        out[b] = values
+
+    params, used = {}, set()
+    for name, da in post.data_vars.items():
+        v = da.isel(chain=chain, draw=d)
+        params[name] = {"dims": list(v.dims), "values": np.asarray(v.values, float).tolist()}
+        used.update(v.dims)
+    coords = {k: np.asarray(post[k].values).tolist() for k in sorted(used) if k in post.coords}
+    record = {
+        "source": "posterior predictive of a fit to the embedded leaderboard table, at one draw",
         "seed": seed,
-        "config": design.config.to_dict(),
-        "benchmarks": design.benchmarks,
-        "coords": {k: v for k, v in coords.items() if k in used},
+        "chain": int(chain),
+        "draw": int(d),
+        "benchmarks": list(enc.benchmarks),
+        "config": model.config.to_dict(),
+        "sampler": model.sampler.to_dict(),
+        "coords": coords,
         "parameters": params,
-        **(extra or {}),
     }
+    return out, record
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write ``data/simulated_leaderboard.csv`` and ``data/simulated_parameters.json``."""
-    import argparse
+def plausibility(table: pd.DataFrame, benchmarks=None) -> pd.DataFrame:
+    """Checks that a leaderboard looks like a real one, per benchmark: the median Spearman
+    correlation of score with size within sub-families of three or more models
+    (``size_rank_corr``: scores rise with size), and the mean score of LLMs under 1B and over
+    30B parameters (small models sit near the floor on hard benchmarks)."""
+    import warnings
 
-    from .utils import atomic_write, package_data_path
+    from scipy.stats import spearmanr
 
-    parser = argparse.ArgumentParser(
-        prog="python -m sloth_bayes.simulate", description="Write the simulated demo leaderboard."
-    )
-    parser.add_argument("--out-dir", default=None, help="folder (default: the repository's data/)")
-    parser.add_argument("--families", type=int, default=10, help="coarse families (~6 LLMs each)")
-    # three skills: the demo table has more structure than the default two-skill fit assumes
-    parser.add_argument("--skills", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    from .data import SIZE, SUBFAMILY
 
-    out_dir = Path(args.out_dir) if args.out_dir else package_data_path("benchmarks.csv").parent
+    benchmarks = list(score_columns(table) if benchmarks is None else benchmarks)
+    size = pd.to_numeric(table[SIZE])
+    rows = []
+    for b in benchmarks:
+        score = pd.to_numeric(table[b], errors="coerce")
+        corrs = []
+        for _, idx in table.groupby(SUBFAMILY).groups.items():
+            ok = score.loc[idx].notna() & size.loc[idx].notna()
+            sub = idx[ok.to_numpy()]
+            if len(sub) >= 3 and size.loc[sub].nunique() >= 3:
+                with warnings.catch_warnings():  # a constant column (all 0): no correlation
+                    warnings.simplefilter("ignore")
+                    corrs.append(spearmanr(size.loc[sub], score.loc[sub]).statistic)
+        rows.append(
+            {
+                "benchmark": b,
+                "size_rank_corr": float(np.nanmedian(corrs)) if corrs else np.nan,
+                "families": len(corrs),
+                "mean_under_1b": float(score[size < 1].mean()),
+                "mean_over_30b": float(score[size > 30].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_simulated(table: pd.DataFrame, record: dict, out_dir) -> tuple[Path, Path]:
+    """Write ``simulated_leaderboard.csv`` and ``simulated_parameters.json`` (atomically)."""
+    from .utils import atomic_write
+
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = ModelConfig(n_skills=args.skills)
-    design_kwargs = dict(n_families=args.families)
-    design = prepare_design(
-        None, config, benchmarks=list(DEFAULT_BENCHMARKS), seed=args.seed, **design_kwargs
-    )
-    draws = draw_prior(design, 1, seed=args.seed)
-    table = design.fill(draws["y"][0])
-    truth = {k: v[0] for k, v in draws.items() if k not in OBSERVED_SITES}
-    record = parameters_json(
-        truth,
-        design,
-        seed=args.seed,
-        extra={
-            "design": {"n_families": args.families, "synthetic": True},
-            "command": "python -m sloth_bayes.simulate",
-            "note": (
-                f"simulate_table(config=ModelConfig(n_skills={args.skills}), benchmarks="
-                f"DEFAULT_BENCHMARKS, seed={args.seed}, n_families={args.families}) reproduces "
-                "these files"
-            ),
-        },
-    )
     csv_path, json_path = out_dir / "simulated_leaderboard.csv", out_dir / "simulated_parameters.json"
     with atomic_write(csv_path) as fh:
         table.to_csv(fh, index=False)
     with atomic_write(json_path) as fh:
-        json.dump(record, fh, indent=1)
+        json.dump(record, fh, indent=None, separators=(",", ":"))
         fh.write("\n")
-    print(
-        f"{len(table)} simulated LLMs x {len(design.benchmarks)} benchmarks -> {csv_path}; "
-        f"parameters -> {json_path}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return csv_path, json_path

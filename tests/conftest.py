@@ -6,7 +6,7 @@ modules instead of being repeated.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import numpyro
 import pandas as pd
@@ -15,7 +15,7 @@ import pytest
 numpyro.set_host_device_count(2)  # before JAX starts: two chains in parallel
 
 # Identical programs (same model and shapes: repeated small fits, the notebooks) compile
-# once per session: JAX's persistent compilation cache, in a folder of this session.
+# once per test run: JAX's persistent compilation cache, in a temporary folder.
 import atexit  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
@@ -33,21 +33,38 @@ SIM_CONFIG = ModelConfig(n_skills=2)
 QUICK = dict(chains=2, warmup=150, draws=150, svi_steps=400, svi_restarts=2)
 
 
-def real_table_path() -> str | None:
-    """``$SLOTH_BAYES_DATA``, or None when unset. Set to a missing file it fails the test
-    instead of skipping it: CI sets it, and a wrong path must not skip the real-data tests."""
-    path = os.environ.get("SLOTH_BAYES_DATA")
-    if path and not os.path.exists(path):
-        pytest.fail(f"SLOTH_BAYES_DATA={path} does not exist: point it at leaderboard_v2.csv")
-    return path or None
+def real_table_path() -> str:
+    """The real table the tests fit: ``$SLOTH_BAYES_DATA`` if set, else the embedded table.
+    A variable naming a missing file fails the test instead of falling back."""
+    from sloth_bayes.datasets import find_leaderboard
+
+    try:
+        return str(find_leaderboard())
+    except FileNotFoundError as err:
+        pytest.fail(str(err))
+
+
+def shared_data_file(name: str) -> Path | None:
+    """``shared/data/NAME`` in a folder above the repository (the development copy of the
+    data), or None."""
+    for folder in Path(__file__).resolve().parents:
+        candidate = folder / "shared" / "data" / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_leaderboard() -> Path:
+    path = shared_data_file("leaderboard_v2.csv")
+    if path is None:
+        pytest.skip("no shared/data/leaderboard_v2.csv above the repository to compare with")
+    return path
 
 
 @pytest.fixture(scope="session")
 def real_table() -> pd.DataFrame:
-    path = real_table_path()
-    if path is None:
-        pytest.skip("SLOTH_BAYES_DATA is not set: point it at leaderboard_v2.csv to run real-data tests")
-    return pd.read_csv(path)
+    return pd.read_csv(real_table_path())
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,10 @@
-"""Benchmark metadata: the shipped table and resolving floors / item counts."""
+"""Benchmark metadata (the shipped table, resolving floors / item counts), and the
+performance scripts of ``benchmarks/``."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -104,3 +108,37 @@ def test_repeated_benchmark():
 def test_index_is_named():
     assert resolve_benchmarks(["ARC"]).index.name == "benchmark"
     assert isinstance(resolve_benchmarks([]), pd.DataFrame)
+
+
+# -- the performance scripts (benchmarks/) -----------------------------------------------------
+SCRIPTS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_only_performance_benchmarks():
+    assert sorted(p.name for p in SCRIPTS.glob("*.py")) == [
+        "backtest_speed.py", "fit_speed.py", "forecast_speed.py"]
+
+
+@pytest.mark.parametrize("script", ["backtest_speed.py", "fit_speed.py", "forecast_speed.py"])
+def test_benchmark_script_help(script):
+    run = subprocess.run([sys.executable, str(SCRIPTS / script), "--help"], capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "usage:" in run.stdout
+
+
+def test_forecast_speed_prints_a_table(sim_fit, tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("forecast_speed", SCRIPTS / "forecast_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = sim_fit.save(tmp_path / "fit.nc")
+    # the simulated fit knows other benchmarks than the embedded table: forecast its own LLMs
+    from sloth_bayes.datasets import load_leaderboard
+
+    assert len(module._queries(load_leaderboard(), 5)) == 5
+    assert module.main(["--fit", str(path), "--queries", "1,4", "--repeat", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["queries", "benchmarks", "draws", "seconds", "ms_per_query"]
+    assert len(lines) == 3
