@@ -69,8 +69,7 @@ def real_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def simulated():
-    """A small simulated leaderboard (K=2, with the optional size curvature, so that its
-    code paths are exercised) and its generating parameters."""
+    """A small simulated leaderboard (K=2) and its generating parameters."""
     from sloth_bayes.simulate import simulate_table
 
     return simulate_table(config=SIM_CONFIG, seed=3)
