@@ -54,6 +54,7 @@ FORECAST_COLUMNS = (
     "lower_90",
     "upper_90",
     "mean_noiseless",
+    "point",
     "p_overestimate",
 )
 #: How much the fit knows of a query's family.
@@ -277,11 +278,25 @@ def _bench_offsets(
     return off, plug
 
 
-def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The forecast table (one row per query model x benchmark) from predictive draws."""
+def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None, *, reference=None) -> pd.DataFrame:
+    """The forecast table (one row per query model x benchmark) from predictive draws.
+
+    Columns :data:`FORECAST_COLUMNS`: predictive ``mean``, ``median``, central 50% / 90%
+    intervals of the score, ``mean_noiseless`` (the trend without observation noise),
+    ``point`` (the reference point forecast: the draws' ``point``, the classic skills law
+    fitted beside the posterior; NaN when the draws have none) and ``p_overestimate`` =
+    P(truth < point), the probability that the classic forecast is too high. Then
+    ``family_kind``, ``point_basis`` (which intercept ``point`` used: sub-family, coarse
+    family or population) and, with ``reference`` (a number, a column of ``queries``,
+    ``{benchmark: value or column}``: :func:`~sloth_bayes.overestimate.resolve_reference`),
+    ``reference`` and ``p_below_reference`` = P(truth < reference). With ``queries``, their
+    descriptive columns (``family``, ``family2``, ``instruct``, ``params_b``, ``tokens_t``).
+    """
+    from .overestimate import prob_below, resolve_reference
+
     y, mu = draws["y"].to_numpy(), draws["mu"].to_numpy()
     qs = np.quantile(y, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)  # (5, Q, J)
-    plugin = draws["plugin"].to_numpy()
+    point = draws["point"].to_numpy() if "point" in draws else np.full(y.shape[1:], np.nan)
     models = draws["model"].to_numpy()
     benches = draws["benchmark"].to_numpy()
     qi, ji = np.meshgrid(np.arange(len(models)), np.arange(len(benches)), indexing="ij")
@@ -297,11 +312,17 @@ def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None) -> pd.Data
             "lower_90": qs[0][qi, ji],
             "upper_90": qs[4][qi, ji],
             "mean_noiseless": mu.mean(0)[qi, ji],
-            "p_overestimate": (y < plugin[None]).mean(0)[qi, ji],
-            "plugin": plugin[qi, ji],
+            "point": point[qi, ji],
+            "p_overestimate": prob_below(y, point)[qi, ji],
             "family_kind": draws["kind"].to_numpy()[qi],
         }
     )
+    if "point_basis" in draws:
+        out["point_basis"] = draws["point_basis"].to_numpy()[qi]
+    if reference is not None:
+        ref = resolve_reference(reference, queries, [str(m) for m in models], [str(b) for b in benches])
+        out["reference"] = ref[qi, ji]
+        out["p_below_reference"] = prob_below(y, ref)[qi, ji]
     if queries is not None:
         meta = validate_queries(queries).rename(
             columns={
