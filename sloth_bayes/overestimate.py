@@ -410,6 +410,15 @@ def read_backtests(folders: Sequence) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _fixed(df: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """Float columns as fixed-decimal strings (blank for NaN), for tables that line up."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = [f"{v:.{digits}f}" if np.isfinite(v) else "" for v in out[col].to_numpy(float)]
+    return out
+
+
 def guidance_markdown(cells: pd.DataFrame, *, digits: int = 3) -> str:
     """The signal scores and the guidance table of backtest cells as Markdown sections."""
     from .report import render_table
@@ -422,7 +431,7 @@ def guidance_markdown(cells: pd.DataFrame, *, digits: int = 3) -> str:
         "ECE over 10 equal-width bins. `over_rate_median`: share of cells whose posterior "
         "median is above the truth (0.5 when not lopsided).",
         "",
-        render_table(signal_scores(cells), digits=digits),
+        render_table(_fixed(signal_scores(cells), digits)),
         "## When is a forecast too high?",
         "",
         "Share of cells over-estimated (`over_rate_*`) and mean signed error in points "
@@ -436,7 +445,7 @@ def guidance_markdown(cells: pd.DataFrame, *, digits: int = 3) -> str:
         if rows.empty:
             continue
         title = "All cells" if sc == "all" else f"By {sc} ({GUIDANCE_SCENARIOS[sc]})"
-        out += [f"### {title}", "", render_table(rows, digits=digits)]
+        out += [f"### {title}", "", render_table(_fixed(rows, digits))]
     return "\n".join(out)
 
 

@@ -3,8 +3,8 @@
 The package ships an approximate first-release month (``YYYY-MM``) for each sub-family
 (``Family2``) of the public leaderboard table, ``sloth_bayes/family_release.csv``
 (:func:`release_table`). A user's table may carry its own ``Release`` column instead (any
-date pandas reads; the earliest of a sub-family's rows counts), and a mapping given
-explicitly wins over both. Only the ``future`` backtest protocol needs dates; a sub-family
+date pandas reads; the earliest of a sub-family's rows counts), and a mapping or file given
+explicitly replaces both. Only the ``future`` backtest protocol needs dates; a sub-family
 with none is *unknown*, never *old*.
 
 >>> release_months(table)["qwen1.5"]                       # doctest: +SKIP
@@ -52,7 +52,7 @@ def release_months(table: pd.DataFrame | None = None, release=None) -> pd.Series
     table : a wide table; its ``Release`` column, when present, gives each sub-family the
         earliest date of its rows (rows without one count as missing).
     release : a mapping or Series ``Family2 -> date``, or a path to a CSV with columns
-        ``Family2, release``: wins over the table's column. ``None``: the table's column where
+        ``Family2, release``: the only source when given. ``None``: the table's column where
         it has a date, else the shipped :func:`release_table`.
 
     Returns

@@ -481,8 +481,8 @@ def write_report(fit_path, out_dir, *, forecast=None, backtest_dir=None, title: 
     # calibration
     if backtest_dir is not None:
         folders = [backtest_dir] if isinstance(backtest_dir, str | Path) else list(backtest_dir)
-        for folder in folders:
-            _calibration_section(doc, Path(folder))
+        for folder in folders:  # figure names carry the folder's name when there are several
+            _calibration_section(doc, Path(folder), name=Path(folder).name if len(folders) > 1 else "")
         _direction_section(doc, [Path(f) for f in folders])
 
     if doc.problems:
@@ -510,10 +510,10 @@ def _default_families(tree, fc: pd.DataFrame | None, n: int = 3) -> list[str]:
     return chosen[:n]
 
 
-def _calibration_section(doc: _Doc, folder: Path) -> None:
+def _calibration_section(doc: _Doc, folder: Path, name: str = "") -> None:
     from . import plots
 
-    doc.heading("Calibration on held-out families (backtest)")
+    doc.heading("Calibration on held-out families (backtest)" + (f": {name}" if name else ""))
     cells_path, summary_path = folder / "cells.csv", folder / "summary.csv"
     if not cells_path.is_file():
         doc.para(f"No cells.csv in {folder}: no calibration evidence.", cls="warn")
@@ -532,7 +532,7 @@ def _calibration_section(doc: _Doc, folder: Path) -> None:
     sets = list(pd.unique(cells["set"])) if "set" in cells else [None]
     for s in sets:
         c = cells if s is None else cells[cells["set"] == s]
-        tag = "" if s is None else f"_{s}"
+        tag = "".join(f"_{x}" for x in (name, s) if x)
         label = "" if s is None else f" ({s})"
         doc.figure(f"calibration{tag}", f"Calibration curve{label}: empirical against nominal coverage.",
                    lambda c=c: plots.calibration_curve(c))

@@ -197,6 +197,23 @@ def test_future_folds_split_by_release_date():
         folds(table, "v1", "future", groups={"x": ("qwen",)})
 
 
+def test_release_months_from_a_column_a_file_or_the_shipped_table(tmp_path):
+    from sloth_bayes.releases import release_months, release_table
+
+    shipped = release_table()
+    assert len(shipped) == 57 and shipped["qwen1.5"] == "2024-02" and shipped["gpt-j-neo-neox"] == "2021-03"
+    t = pd.DataFrame({SUBFAMILY: ["a", "a", "b", "qwen1.5", "c"],
+                      "Release": ["2024-03-05", "2023-01", None, None, "not a date"]})
+    got = release_months(t)
+    assert got["a"] == "2023-01"  # the earliest of its rows
+    assert pd.isna(got["b"]) and pd.isna(got["c"])  # none, or unreadable: unknown
+    assert got["qwen1.5"] == "2024-02"  # the shipped table fills the rest
+    path = tmp_path / "release.csv"
+    pd.DataFrame({SUBFAMILY: ["a"], "release": ["2020-06"]}).to_csv(path, index=False)
+    given = release_months(t, path)
+    assert given["a"] == "2020-06" and pd.isna(given["qwen1.5"])  # a given file is the only source
+
+
 def test_future_backtest_fits_once_and_scores_each_group_on_its_models(tmp_path):
     table = synthetic_table()
     res = run_backtest(table, sets=("v1", "v2"), protocol="future", release=RELEASE, model_factory=oracle,
