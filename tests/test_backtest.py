@@ -80,7 +80,8 @@ class OracleModel:
         dims = ("sample", "model", "benchmark")
         return xr.Dataset(
             {"y": (dims, y), "mu": (dims, y), "point": (dims[1:], centre),
-             "kind": (("model",), np.array(["observed family"] * len(queries)))},
+             "kind": (("model",), np.array(["observed family"] * len(queries))),
+             "point_basis": (("model",), np.array(["sub-family"] * len(queries)))},
             coords={"model": queries[MODEL].astype(str).to_numpy(), "benchmark": self.benchmarks_},
         )
 
@@ -157,6 +158,10 @@ def test_folds_on_real_table(real_table):
         zs = folds(real_table, set_name, "zero-shot")
         for fold in zs:
             assert not fold.train[SUBFAMILY].isin(GROUPS[set_name][fold.group]).any()
+    # future (shipped release months, cut-off 2024-01): 131 training LLMs, 318 cells of all twelve
+    fut = folds(real_table, "all", "future")
+    assert len(fut) == 7 and len(fut[0].train) == 131
+    assert sum(int(f.test[list(SETS["all"])].notna().to_numpy().sum()) for f in fut) == 318
 
 
 RELEASE = {"bloom": "2022-07", "falcon": "2023-05", "falcon-instruct": "2024-03", "olmo": "2024-02",
