@@ -9,6 +9,9 @@ Protocols (:data:`PROTOCOLS`): ``lofo-1`` keeps in training the smallest model (
 ``#Params (B)``, ties in file order) of each sub-family of the group, ``lofo-2`` its two
 smallest, ``zero-shot`` none. Sets (:data:`SETS`): ``v1``, ``v2`` and ``all`` with the groups
 of ``EVALUATION.md`` (:data:`GROUPS`), restricted to the families present in the table.
+``future`` splits by release date instead (:func:`future_folds`): one fit on every
+sub-family released before a cut-off plus the smallest model of each newer one, which
+forecasts the newer sub-families' other models (a group per coarse family).
 
 The Bayesian model is fitted on every benchmark column of the training table (it uses every
 observed cell, the other set's too); a training table shared by several sets (the same group
@@ -27,7 +30,9 @@ then restricted to its training table and forecasts the held-out models as new o
 >>> res.summary.query("level == 'pooled'")                                        # doctest: +SKIP
 >>> write_backtest(res, "backtest-out")                                          # doctest: +SKIP
 
-Command line: ``sloth-bayes backtest DATA.csv --protocol lofo-1 --set v1,v2 --out DIR``.
+Command line: ``sloth-bayes backtest DATA.csv --protocol lofo-1 --set v1,v2 --out DIR``
+(``--protocol future [--cutoff 2024-01]``); ``sloth-bayes guidance DIR... --out FILE.md
+--figure FILE.png`` gathers the over-/under-estimation evidence of several backtests.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from .benchmarks import V1_BENCHMARKS, V2_BENCHMARKS
-from .data import MODEL, SIZE, SUBFAMILY
+from .data import FAMILY, MODEL, SIZE, SUBFAMILY
 from .metrics import calibrated_hits, calibrated_range, crps, group_bootstrap, pit, summarise_cells
 from .utils import atomic_path, atomic_write
 
@@ -65,13 +70,17 @@ __all__ = [
     "Fold",
     "compiled_folds",
     "folds",
+    "future_folds",
     "register_cli",
     "run_backtest",
     "write_backtest",
 ]
 
-#: Protocol -> how many of the smallest models of each sub-family of the group are kept.
-PROTOCOLS: dict[str, int] = {"lofo-1": 1, "lofo-2": 2, "zero-shot": 0}
+#: Protocol -> how many of the smallest models of each held-out sub-family are kept in
+#: training (``future``: of each sub-family released on or after the cut-off).
+PROTOCOLS: dict[str, int] = {"lofo-1": 1, "lofo-2": 2, "zero-shot": 0, "future": 1}
+#: Default cut-off of the ``future`` protocol (first-release month, ``YYYY-MM``).
+FUTURE_CUTOFF = "2024-01"
 
 #: Benchmark set -> its benchmarks.
 SETS: dict[str, tuple[str, ...]] = {
@@ -109,8 +118,8 @@ GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
 #: Forecast columns copied into the cell table (those present).
 _FORECAST_KEEP = (
     "mean", "median", "lower_50", "upper_50", "lower_90", "upper_90", "mean_noiseless",
-    "p_overestimate", "plugin", "family_kind", "family", "family2", "instruct", "params_b",
-    "tokens_t",
+    "point", "p_overestimate", "family_kind", "point_basis", "family", "family2", "instruct",
+    "params_b", "tokens_t",
 )
 #: Plot functions of :mod:`sloth_bayes.plots` drawn by :func:`write_backtest`.
 #: Replicates of the calibrated reference of each fold (``BacktestResult.reference``).
@@ -141,14 +150,16 @@ def _resolve_groups(set_name: str, groups) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def folds(table: pd.DataFrame, set_name: str, protocol: str = "lofo-1", *, groups=None) -> list[Fold]:
+def folds(table: pd.DataFrame, set_name: str, protocol: str = "lofo-1", *, groups=None,
+          cutoff: str = FUTURE_CUTOFF, release=None) -> list[Fold]:
     """Training and test tables of each group of a benchmark set.
 
     Parameters
     ----------
     table : the full wide table (one row per LLM).
     set_name : ``"v1"``, ``"v2"`` or ``"all"`` (:data:`SETS`).
-    protocol : ``"lofo-1"``, ``"lofo-2"`` or ``"zero-shot"`` (:data:`PROTOCOLS`).
+    protocol : ``"lofo-1"``, ``"lofo-2"``, ``"zero-shot"`` or ``"future"``
+        (:data:`PROTOCOLS`; ``future``: :func:`future_folds` with ``cutoff`` and ``release``).
     groups : restrict to some groups -- names of :data:`GROUPS` or sub-families in them --
         or a mapping ``{name: sub-families}`` of custom groups (used for every set).
 
@@ -162,6 +173,8 @@ def folds(table: pd.DataFrame, set_name: str, protocol: str = "lofo-1", *, group
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}: choose from {', '.join(PROTOCOLS)}")
+    if protocol == "future":
+        return future_folds(table, set_name, cutoff=cutoff, release=release, groups=groups)
     keep = PROTOCOLS[protocol]
     group_defs = _resolve_groups(set_name, groups)
     table = table.reset_index(drop=True)
@@ -185,16 +198,82 @@ def folds(table: pd.DataFrame, set_name: str, protocol: str = "lofo-1", *, group
     return out
 
 
+def _month(value: str) -> str:
+    month = pd.to_datetime(str(value), errors="coerce", format="mixed")
+    if pd.isna(month):
+        raise ValueError(f"cut-off {value!r} is not a month (YYYY-MM)")
+    return month.strftime("%Y-%m")
+
+
+def future_folds(table: pd.DataFrame, set_name: str, *, cutoff: str = FUTURE_CUTOFF, release=None,
+                 groups=None) -> list[Fold]:
+    """The ``future`` protocol: forecast sub-families released on or after ``cutoff`` from
+    everything older.
+
+    One training table for every fold (and every set: a single fit): every row of the
+    sub-families released before ``cutoff``, plus the smallest model (by ``#Params (B)``,
+    ties in file order) of each sub-family released on or after it. A fold per coarse family
+    (``Family``) of the newer sub-families -- its cells share the family's efficiency, so it
+    is the unit that resampling (:func:`~sloth_bayes.metrics.group_bootstrap`) treats as
+    independent -- named after its newer sub-families; its test table holds their other
+    models.
+
+    Release months: ``release`` (a mapping ``Family2 -> date`` or a CSV path with columns
+    ``Family2, release``), else the table's ``Release`` column, else the release table that
+    ships with the package (:func:`~sloth_bayes.releases.release_months`). A sub-family
+    without a date is *unknown*, not old: it stays in training as it is (all its models)
+    and is never forecast.
+
+    Parameters
+    ----------
+    table : the full wide table. set_name : :data:`SETS` key (test models need an observed
+        score of the set). cutoff : ``"YYYY-MM"``. groups : only these folds (names or
+        newer sub-families; a mapping is refused: the folds follow the release dates).
+    """
+    from .releases import release_months
+
+    if set_name not in SETS:
+        raise ValueError(f"unknown benchmark set {set_name!r}: choose from {', '.join(SETS)}")
+    if isinstance(groups, Mapping):
+        raise ValueError("the future protocol groups newer sub-families by coarse family: "
+                         "give group or sub-family names, not a mapping")
+    cut = _month(cutoff)
+    table = table.reset_index(drop=True)
+    sub = table[SUBFAMILY].astype(str)
+    month = sub.map(release_months(table, release))
+    newer = month.notna() & (month.fillna("") >= cut)  # "YYYY-MM" strings sort as months
+    size = pd.to_numeric(table[SIZE], errors="coerce")
+    kept = [size[sub == s].sort_values(kind="stable").index[0] for s in pd.unique(sub[newer])]
+    test_mask = newer & ~table.index.isin(kept)
+    train = table[~test_mask]
+    benches = [b for b in SETS[set_name] if b in table.columns]
+    wanted = None if groups is None else ({groups} if isinstance(groups, str) else set(groups))
+    out = []
+    coarse = table[FAMILY].astype(str)
+    for fam in pd.unique(coarse[newer]):
+        subs = tuple(pd.unique(sub[newer & (coarse == fam)]))
+        name = " + ".join(subs)
+        if wanted is not None and not (name in wanted or wanted & set(subs)):
+            continue
+        test = table[test_mask & (coarse == fam)]
+        if test.empty or not test[benches].notna().to_numpy().any():
+            continue
+        out.append(Fold(name, train, test))
+    return out
+
+
 @dataclass
 class BacktestResult:
     """What :func:`run_backtest` returns.
 
-    cells : one row per scored cell: ``set, group, model, benchmark, truth``, the forecast
-        columns (``mean, median, lower_50 ... p_overestimate, plugin``, family metadata),
-        ``pit`` (randomised), ``crps``, ``abs_error`` (of the median), ``distance``
-        (log10 of the model's size over the largest training size of its sub-family; NaN
-        when the sub-family has no training model) and the baselines' ``pred_point_skills``
-        and ``pred_flops_sigmoid``.
+    cells : one row per scored cell: ``protocol, set, group, model, benchmark, truth``, the
+        forecast columns (``mean, median, lower_50 ... point, p_overestimate, family_kind,
+        point_basis``, family metadata), ``pit`` (randomised), ``crps``, ``abs_error`` (of
+        the median), ``distance`` (log10 of the model's size over the largest training size
+        of its sub-family; NaN when the sub-family has no training model), ``n_observed``
+        (training models of its sub-family), the baselines' ``pred_point_skills`` and
+        ``pred_flops_sigmoid``, and ``release`` (the sub-family's first-release month, when
+        known: :func:`~sloth_bayes.releases.release_months`).
     summary : :func:`~sloth_bayes.metrics.summarise_cells` of ``cells`` (per set: pooled,
         group mean, per benchmark, per group; baseline MAEs beside the Bayesian one).
     fits : one row per fit: groups/sets served, sizes, seconds (total, SVI, NUTS; with
@@ -474,6 +553,7 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     else:
         model = job["model_factory"]()
         model.fit(train, seed=seed, progress_bar=False)
+    _ensure_point(model, train, seed)
     t_fit = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # zero-shot: new families are the point
@@ -501,9 +581,14 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     keep = ["model", "benchmark"] + [c for c in _FORECAST_KEEP if c in fc.columns]
     fc = fc[keep].merge(scores, on=["model", "benchmark"], how="left")
     dist = _distance(train, test)
+    n_seen = test[SUBFAMILY].astype(str).map(train[SUBFAMILY].astype(str).value_counts()).fillna(0)
+    n_seen.index = test[MODEL].astype(str).to_numpy()
     parts, refs = [], []
     t_base = 0.0
+    all_test = test
     for set_name, group in job["targets"]:
+        mine = job.get("target_models", {}).get((set_name, group))
+        test = all_test if mine is None else all_test[all_test[MODEL].astype(str).isin(mine)]
         benches = [b for b in SETS[set_name] if b in test.columns]
         long = test.melt(id_vars=[MODEL], value_vars=benches, var_name="benchmark", value_name="truth")
         long = long.rename(columns={MODEL: "model"})
@@ -515,6 +600,7 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
         cells.insert(0, "set", set_name)
         cells["abs_error"] = (cells["median"] - cells["truth"]).abs()
         cells["distance"] = cells["model"].map(dist).to_numpy(float)
+        cells["n_observed"] = cells["model"].map(n_seen).to_numpy(int)
         # what a calibrated forecast's coverage of these cells would be: joint pseudo-truths
         qi = pd.Index(models).get_indexer(cells["model"])
         ji = pd.Index(fit_benches).get_indexer(cells["benchmark"])
@@ -531,7 +617,7 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
         "groups": "; ".join(sorted({g for _, g in job["targets"]})),
         "sets": ",".join(s for s, _ in job["targets"]),
         "n_train": len(train),
-        "n_test": len(test),
+        "n_test": len(all_test),
         "n_train_cells": int(train[[b for b in fit_benches if b in train.columns]].notna().to_numpy().sum()),
         "seconds": time.perf_counter() - t0,
         "fit_seconds": t_fit,
@@ -544,6 +630,12 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
         **_fit_diagnostics(model),
     }
     return pd.concat(parts, ignore_index=True), timing, pd.concat(refs, ignore_index=True)
+
+
+def _ensure_point(model, train: pd.DataFrame, seed) -> None:
+    """Give a fold's fit its reference point law (a fit from the compiled path has none)."""
+    if hasattr(model, "fit_point") and getattr(model, "point_law_", None) is None:
+        model.fit_point(train, seed=seed)
 
 
 def _add_baselines(cells, train, test, benches, k, seed) -> pd.DataFrame:
@@ -582,6 +674,8 @@ def run_backtest(
     groups=None,
     verbose: bool = True,
     compiled: bool | None = None,
+    cutoff: str = FUTURE_CUTOFF,
+    release=None,
 ) -> BacktestResult:
     """Run a backtest: fit without each group's held-out models, forecast and score them.
 
@@ -605,6 +699,8 @@ def run_backtest(
         skills) and :class:`~sloth_bayes.baselines.FlopsSigmoid` on each training table
         (on the set's benchmarks) and add their predictions.
     groups : restrict the groups (see :func:`folds`).
+    cutoff, release : the ``future`` protocol's cut-off month and release dates
+        (:func:`future_folds`; the shipped release table by default).
     verbose : print a line per finished fit to stderr.
     compiled : fit the folds with one compiled sampler (:class:`CompiledFolds`: the full
         table encoded once, SVI + NUTS compiled once per process, each fold a cell mask that
@@ -634,7 +730,7 @@ def run_backtest(
     jobs_by_key: dict[tuple, dict] = {}
     fold_order: dict[tuple[str, str], int] = {}
     for set_name in sets:
-        fs = folds(table, set_name, protocol, groups=groups)
+        fs = folds(table, set_name, protocol, groups=groups, cutoff=cutoff, release=release)
         for fold in fs:
             fold_order[(set_name, fold.group)] = len(fold_order)
             key = tuple(sorted(fold.train[MODEL].astype(str)))
@@ -643,6 +739,7 @@ def run_backtest(
                     "train": fold.train,
                     "test": fold.test,
                     "targets": [],
+                    "target_models": {},
                     "seed": seed,
                     "model_factory": model_factory,
                     "compiled": spec,
@@ -650,7 +747,14 @@ def run_backtest(
                     "baseline_skills": baseline_skills,
                     "hash": zlib.crc32("\n".join(key).encode()),
                 }
-            jobs_by_key[key]["targets"].append((set_name, fold.group))
+            job = jobs_by_key[key]
+            job["targets"].append((set_name, fold.group))
+            # folds sharing a training table (``future``: all of them) share its fit and
+            # forecast; each scores its own test models
+            job["target_models"][(set_name, fold.group)] = set(fold.test[MODEL].astype(str))
+            if not fold.test.index.isin(job["test"].index).all():
+                both = pd.concat([job["test"], fold.test])
+                job["test"] = both[~both.index.duplicated()].sort_index()
     if not jobs_by_key:
         raise ValueError(
             f"no group of sets {sets} has a held-out model with an observed score in this table"
@@ -695,10 +799,17 @@ def run_backtest(
     cells = pd.concat([r[0] for r in results], ignore_index=True)
     rank = [fold_order[k] for k in zip(cells["set"], cells["group"])]
     cells = cells.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+    cells.insert(0, "protocol", protocol)
+    if "family2" in cells:  # the scenario of each cell for the guidance table
+        from .releases import release_months
+
+        cells["release"] = cells["family2"].astype(str).map(release_months(table, release))
     fits = pd.DataFrame([r[1] for r in results])
     reference = pd.concat([r[2] for r in results], ignore_index=True)
     settings = {"protocol": protocol, "sets": sets, "seed": seed, "jobs": jobs,
                 "compiled": bool(compiled), "wall_seconds": time.perf_counter() - t0}
+    if protocol == "future":
+        settings["cutoff"] = _month(cutoff)
     try:
         settings["model"] = probe.config.to_dict()
         settings["sampler"] = probe.sampler.to_dict()
@@ -727,8 +838,9 @@ def _markdown(df: pd.DataFrame, digits: int = 3) -> str:
 
 _MD_COLUMNS = (
     "key", "n", "mae_points", "mae_point_skills_points", "mae_flops_sigmoid_points",
-    "mae_plugin_points", "bias_points", "coverage_50", "coverage_90", "width_90_points",
-    "crps_points", "share_over", "p_over_mean", "over_rate_plugin", "p_over_ece",
+    "mae_point_points", "bias_points", "bias_point_points", "coverage_50", "coverage_90",
+    "width_90_points", "crps_points", "share_over", "over_rate_point", "p_over_mean",
+    "p_over_auc", "p_over_ece",
 )
 
 
@@ -737,7 +849,10 @@ def summary_markdown(result: BacktestResult) -> str:
     s = result.summary
     cols = [c for c in _MD_COLUMNS if c in s.columns]
     st = result.settings
-    out = [f"# Backtest: {st.get('protocol', '?')}", ""]
+    head = st.get("protocol", "?")
+    if st.get("cutoff"):
+        head += f" (cut-off {st['cutoff']})"
+    out = [f"# Backtest: {head}", ""]
     if "sampler" in st:
         sm = st["sampler"]
         out.append(
@@ -746,7 +861,9 @@ def summary_markdown(result: BacktestResult) -> str:
             f"{len(result.fits)} fits, {st.get('wall_seconds', float('nan')):.0f} s."
         )
         out.append("")
-    out.append("MAE, bias, width and CRPS in score points (1 point = 0.01).")
+    out.append("MAE, bias, width and CRPS in score points (1 point = 0.01). `point`: the classic "
+               "point skills law fitted on the same table as the posterior; `over_rate_point`: how "
+               "often it was above the truth; `p_over_*`: the reported P(truth < point) against that.")
     for set_name, block in s.groupby("set", sort=False):
         out += ["", f"## Set {set_name}", ""]
         for level, title in (
@@ -766,6 +883,10 @@ def summary_markdown(result: BacktestResult) -> str:
                 out += ["", _bootstrap_line(result.cells[result.cells["set"] == set_name])]
             if level == "pooled" and not result.reference.empty:
                 out += ["", _reference_line(result.reference[result.reference["set"] == set_name])]
+    if {"point", "p_overestimate", "truth", "median"} <= set(result.cells.columns):
+        from .overestimate import guidance_markdown
+
+        out += ["", guidance_markdown(result.cells).rstrip()]
     return "\n".join(out) + "\n"
 
 
@@ -829,11 +950,31 @@ def _figures(result: BacktestResult, out_dir: Path) -> list[Path]:
                 print(f"[backtest] figure {name} ({set_name}) failed: {exc}", file=sys.stderr)
             finally:
                 plt.close(fig)
+    if _has_signal(result.cells):
+        from .overestimate import reliability_diagram
+
+        fig, ax = plt.subplots(figsize=(6, 6))
+        try:
+            reliability_diagram(result.cells, ax=ax, by="set")
+            path = fig_dir / "reliability.png"
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+            written.append(path)
+        except Exception as exc:
+            print(f"[backtest] figure reliability failed: {exc}", file=sys.stderr)
+        finally:
+            plt.close(fig)
     return written
 
 
+def _has_signal(cells: pd.DataFrame) -> bool:
+    return {"point", "p_overestimate", "truth", "median"} <= set(cells.columns)
+
+
 def write_backtest(result: BacktestResult, out_dir, *, figures: bool = True) -> list[Path]:
-    """Write ``cells.csv``, ``summary.csv``, ``fits.csv``, ``reference.csv``, ``summary.md`` and (when
+    """Write ``cells.csv``, ``summary.csv``, ``fits.csv``, ``reference.csv``, ``summary.md``,
+    ``signal.csv`` and ``guidance.csv`` (:func:`~sloth_bayes.overestimate.signal_scores`,
+    :func:`~sloth_bayes.overestimate.guidance_table`), ``figures/reliability.png`` and (when
     :mod:`sloth_bayes.plots` provides them) ``figures/<set>_<plot>.png`` to ``out_dir``,
     each file atomically. Returns the paths written."""
     out = Path(out_dir)
@@ -842,6 +983,10 @@ def write_backtest(result: BacktestResult, out_dir, *, figures: bool = True) -> 
     tables = [("cells.csv", result.cells), ("summary.csv", result.summary), ("fits.csv", result.fits)]
     if not result.reference.empty:
         tables.append(("reference.csv", result.reference))
+    if _has_signal(result.cells):
+        from .overestimate import guidance_table, signal_scores
+
+        tables += [("signal.csv", signal_scores(result.cells)), ("guidance.csv", guidance_table(result.cells))]
     for name, df in tables:
         with atomic_write(out / name) as fh:
             df.to_csv(fh, index=False)
@@ -896,7 +1041,7 @@ def cmd_backtest(args) -> int:
     result = run_backtest(
         table, sets=sets, protocol=args.protocol, model_factory=factory, seed=args.seed,
         jobs=args.jobs, baselines=not args.no_baselines, groups=groups,
-        verbose=not getattr(args, "quiet", False),
+        verbose=not getattr(args, "quiet", False), cutoff=args.cutoff, release=args.release,
     )
     written = write_backtest(result, args.out)
     head = result.summary[result.summary["level"].isin(["pooled", "group mean"])]
@@ -918,7 +1063,15 @@ def register_cli(subparsers) -> None:
         "backtest", help="score forecasts of held-out families (leave-one-family-out protocols)"
     )
     p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA or the cache)")
-    p.add_argument("--protocol", default="lofo-1", choices=list(PROTOCOLS))
+    p.add_argument("--protocol", default="lofo-1", choices=list(PROTOCOLS),
+                   help="lofo-1/lofo-2/zero-shot: held-out family groups; future: sub-families "
+                        "released on or after --cutoff, from the older ones")
+    p.add_argument("--cutoff", default=FUTURE_CUTOFF, metavar="YYYY-MM",
+                   help=f"future protocol: first-release month from which a sub-family is new "
+                        f"(default {FUTURE_CUTOFF})")
+    p.add_argument("--release", default=None, metavar="CSV",
+                   help="future protocol: CSV with Family2,release (default: the table's Release "
+                        "column, else the release table shipped with the package)")
     p.add_argument("--set", action="append", metavar="SET",
                    help=f"benchmark set: {', '.join(SETS)} (repeatable or comma list; default v1)")
     p.add_argument("--groups", action="append", metavar="NAME",
@@ -936,3 +1089,20 @@ def register_cli(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-baselines", action="store_true", help="skip the point baselines")
     p.set_defaults(func=cmd_backtest)
+
+    g = subparsers.add_parser(
+        "guidance", help="over-/under-estimation evidence of backtest folders (tables and figure)"
+    )
+    g.add_argument("folders", nargs="+", help="folders written by `backtest` (one per protocol)")
+    g.add_argument("--out", required=True, help="Markdown file to write")
+    g.add_argument("--figure", default=None, help="PNG file for the reliability diagram")
+    g.set_defaults(func=cmd_guidance)
+
+
+def cmd_guidance(args) -> int:
+    """``sloth-bayes guidance DIR... --out FILE.md [--figure FILE.png]``."""
+    from .overestimate import write_guidance
+
+    for path in write_guidance(args.folders, args.out, figure=args.figure):
+        print(f"wrote {path}")
+    return 0

@@ -12,8 +12,8 @@ Both: ``.fit(table, benchmarks=None)`` (default: every known benchmark column) r
 fitted object, ``.predict(queries)`` a long DataFrame ``model, benchmark, prediction``.
 A query of a sub-family the fit never saw takes the mean intercept of its coarse family's
 sub-families; a query of an unknown coarse family takes the mean of all sub-families
-(:class:`PointSkillsLaw`) or 0 (:class:`FlopsSigmoid`, whose intercepts are deviations from
-the benchmark's own). Missing pre-training token counts are filled with the geometric mean
+(:class:`PointSkillsLaw`, see :meth:`PointSkillsLaw.basis`) or 0 (:class:`FlopsSigmoid`,
+whose intercepts are deviations from the benchmark's own). Missing pre-training token counts are filled with the geometric mean
 of the counts of the LLM's coarse family in the training table (the global one when the
 family has none): a point forecast needs a number, the Bayesian model treats them as latent.
 
@@ -35,7 +35,17 @@ from scipy.special import expit
 
 from .data import FAMILY, MODEL, SIZE, SUBFAMILY, TOKENS, validate_queries, validate_table
 
-__all__ = ["FLOPS", "FlopsSigmoid", "PointSkillsLaw", "fill_tokens", "log_flops", "single_thread_blas"]
+__all__ = [
+    "BASIS_COARSE",
+    "BASIS_POPULATION",
+    "BASIS_SUB",
+    "FLOPS",
+    "FlopsSigmoid",
+    "PointSkillsLaw",
+    "fill_tokens",
+    "log_flops",
+    "single_thread_blas",
+]
 
 #: FLOPs column of the leaderboard table (units of 1e21); ``6 N D`` when absent.
 FLOPS = "FLOPs (1E21)"
@@ -146,6 +156,20 @@ def _long(models, benchmarks, pred: np.ndarray) -> pd.DataFrame:
     )
 
 
+#: Which intercept a query's point forecast uses (:meth:`PointSkillsLaw.basis`).
+BASIS_SUB, BASIS_COARSE, BASIS_POPULATION = "sub-family", "coarse family", "population"
+
+
+def _basis(subs, sub_coarse: dict[str, str], q_sub, q_coarse) -> np.ndarray:
+    """Per query: its own sub-family's intercept, its coarse family's mean, or the population's."""
+    coarse = set(sub_coarse[s] for s in subs)
+    return np.array(
+        [BASIS_SUB if s in sub_coarse else BASIS_COARSE if c in coarse else BASIS_POPULATION
+         for s, c in zip(q_sub, q_coarse)],
+        dtype=object,
+    )
+
+
 def _intercepts(subs: list[str], sub_coarse: dict[str, str], values: np.ndarray, q_sub, q_coarse,
                 unknown: np.ndarray) -> np.ndarray:
     """Intercept rows for queries: own sub-family, else its coarse family's mean, else ``unknown``."""
@@ -184,7 +208,15 @@ class PointSkillsLaw:
     --------------------------
     params_ : dict ``alpha`` (S, K), ``slopes`` (3, K), ``loadings`` (J, K), ``difficulty`` (J).
     subfamilies_, benchmarks_, floor_, loss_ .
+
+    A query of a sub-family outside the fit uses the mean intercept of its coarse family's
+    sub-families, one of an unknown coarse family the mean of all sub-families
+    (:meth:`basis` says which). :meth:`to_dict` / :meth:`from_dict` store a fitted law as
+    plain JSON-ready numbers (a saved ``SlothBayes`` fit keeps its reference law that way).
     """
+
+    #: Version tag of :meth:`to_dict`'s layout.
+    FORMAT = "sloth_bayes.point_skills_law/1"
 
     def __init__(self, n_skills: int = 2, *, l2: float = 1e-4, restarts: int = 3, seed: int = 0,
                  maxiter: int = 3000):
@@ -203,13 +235,15 @@ class PointSkillsLaw:
         zt = (log_t - self.tokens_loc_) / self.tokens_scale_
         return np.stack([zs, zt, zs * zt], axis=-1)
 
-    def fit(self, table: pd.DataFrame, benchmarks: Sequence[str] | None = None) -> "PointSkillsLaw":
-        """Fit on the observed cells of ``benchmarks`` (default: every known benchmark column)."""
+    def fit(self, table: pd.DataFrame, benchmarks: Sequence[str] | None = None, *,
+            floors=None) -> "PointSkillsLaw":
+        """Fit on the observed cells of ``benchmarks`` (default: every known benchmark column;
+        ``floors``: chance floors overriding or adding to the built-in ones)."""
         with single_thread_blas():
-            return self._fit(table, benchmarks)
+            return self._fit(table, benchmarks, floors)
 
-    def _fit(self, table, benchmarks):
-        clean, meta = validate_table(table, benchmarks)
+    def _fit(self, table, benchmarks, floors=None):
+        clean, meta = validate_table(table, benchmarks, floors=floors)
         self.benchmarks_ = list(meta.index)
         self.floor_ = meta["floor"].to_numpy(float)
         self.family_tokens_, self.global_tokens_ = _family_log_tokens(clean)
@@ -303,6 +337,52 @@ class PointSkillsLaw:
         """Point forecasts: one row per query model x benchmark (``model, benchmark, prediction``)."""
         pred = self.predict_matrix(queries)
         return _long(queries[MODEL], self.benchmarks_, pred)
+
+    def basis(self, queries: pd.DataFrame) -> np.ndarray:
+        """Per query, the intercept its forecast uses: ``"sub-family"`` (its own),
+        ``"coarse family"`` (a new sub-family: the mean of its coarse family's sub-families)
+        or ``"population"`` (a new family: the mean of all sub-families)."""
+        if self.params_ is None:
+            raise NotFittedError("PointSkillsLaw is not fitted: call fit(table) first")
+        q = validate_queries(queries)
+        return _basis(self.subfamilies_, self.sub_coarse_, q[SUBFAMILY].astype(str), q[FAMILY].astype(str))
+
+    _STATE = ("benchmarks_", "floor_", "family_tokens_", "global_tokens_", "size_loc_", "size_scale_",
+              "tokens_loc_", "tokens_scale_", "subfamilies_", "sub_coarse_", "loss_")
+
+    def to_dict(self) -> dict:
+        """The fitted law as JSON-ready numbers: settings, learned state, parameters."""
+        if self.params_ is None:
+            raise NotFittedError("PointSkillsLaw is not fitted: call fit(table) first")
+
+        def plain(v):
+            if isinstance(v, np.ndarray):
+                return v.tolist()
+            if isinstance(v, dict):
+                return {str(k): plain(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            return v.item() if isinstance(v, np.generic) else v
+
+        return {
+            "format": self.FORMAT,
+            "settings": {"n_skills": self.n_skills, "l2": self.l2, "restarts": self.restarts,
+                         "seed": plain(self.seed), "maxiter": self.maxiter},
+            "state": {name: plain(getattr(self, name)) for name in self._STATE},
+            "params": plain(self.params_),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PointSkillsLaw":
+        """A fitted law from :meth:`to_dict`'s output (refuses another layout)."""
+        if d.get("format") != cls.FORMAT:
+            raise ValueError(f"not a {cls.FORMAT} record (format {d.get('format')!r})")
+        law = cls(**d["settings"])
+        for name, value in d["state"].items():
+            setattr(law, name, value)
+        law.floor_ = np.asarray(law.floor_, dtype=float)
+        law.params_ = {k: np.asarray(v, dtype=float) for k, v in d["params"].items()}
+        return law
 
 
 class FlopsSigmoid:

@@ -48,13 +48,13 @@ FORECAST_COLUMNS = (
     "lower_90",
     "upper_90",
     "mean_noiseless",
+    "point",
     "p_overestimate",
 )
 def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     """Draws of the score (``y``), of its noiseless mean (``mu``) and of the noise sd around
-    it (``sd``) for each query and benchmark, the plug-in forecast (``plugin``: the model at
-    the posterior mean, a new family at the population's centre) and each query's ``kind``,
-    as an xarray Dataset with dims (sample, model, benchmark). ``seed`` fixes the draws of
+    it (``sd``) for each query and benchmark, and each query's ``kind``, as an xarray
+    Dataset with dims (sample, model, benchmark). ``seed`` fixes the draws of
     what the fit never saw and of the noise."""
     q = validate_queries(queries)
     enc = encoding_of(idata)
@@ -62,7 +62,6 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
     shape = (len(q), len(enc.benchmarks))
     draws = model_draws(idata, data, seed=seed, extra=extra)
     y, mu, sd = (draws[v].reshape((-1,) + shape) for v in ("y", "mu", "sd"))
-    plugin = _plugin(idata, data, extra).reshape(shape)
     coords = {"model": q[MODEL].astype(str).to_numpy(), "benchmark": enc.benchmarks}
     new = [m for m, kd in zip(coords["model"], kinds) if kd == KIND_NEW_FAMILY]
     if new:
@@ -74,37 +73,31 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
         )
     dims = ("sample", "model", "benchmark")
     return xr.Dataset(
-        {"y": (dims, y), "mu": (dims, mu), "sd": (dims, sd), "plugin": (dims[1:], plugin),
+        {"y": (dims, y), "mu": (dims, mu), "sd": (dims, sd),
          "kind": (("model",), np.asarray(kinds))},
         coords=coords,
     )
 
 
-def _plugin(idata, data, extra: dict) -> np.ndarray:
-    """The model's noiseless mean at the posterior mean of its parameters, with what the fit
-    never saw at the prior's centre: the point forecast a plug-in fit would make."""
-    import jax.numpy as jnp
-    from numpyro import handlers
+def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None, *, reference=None) -> pd.DataFrame:
+    """The forecast table (one row per query model x benchmark) from predictive draws.
 
-    from .model import skills_model
+    Columns :data:`FORECAST_COLUMNS`: predictive ``mean``, ``median``, central 50% / 90%
+    intervals of the score, ``mean_noiseless`` (the trend without observation noise),
+    ``point`` (the reference point forecast: the draws' ``point``, the classic skills law
+    fitted beside the posterior; NaN when the draws have none) and ``p_overestimate`` =
+    P(truth < point), the probability that the classic forecast is too high. Then
+    ``family_kind``, ``point_basis`` (which intercept ``point`` used: sub-family, coarse
+    family or population) and, with ``reference`` (a number, a column of ``queries``,
+    ``{benchmark: value or column}``: :func:`~sloth_bayes.overestimate.resolve_reference`),
+    ``reference`` and ``p_below_reference`` = P(truth < reference). With ``queries``, their
+    descriptive columns (``family``, ``family2``, ``instruct``, ``params_b``, ``tokens_t``).
+    """
+    from .overestimate import prob_below, resolve_reference
 
-    post = idata.posterior
-    means = {v: jnp.asarray(post[v].mean(("chain", "draw")).to_numpy(), jnp.float32) for v in post.data_vars
-             if v not in ("tokens_latent", "tokens_shared")}
-    means |= {k: jnp.asarray(np.mean(v, axis=0), jnp.float32) for k, v in extra.items()}
-
-    def centre(msg):  # the groups the fit never saw: at the centre of their prior
-        return msg["fn"].mean if msg["type"] == "sample" and msg["name"].endswith("_new") else None
-
-    model = handlers.seed(handlers.substitute(handlers.substitute(skills_model, data=means), substitute_fn=centre), 0)
-    return np.asarray(handlers.trace(model).get_trace(data, config_of(idata))["y"]["fn"].loc)
-
-
-def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The forecast table (one row per query model x benchmark) from predictive draws."""
     y, mu = draws["y"].to_numpy(), draws["mu"].to_numpy()
     qs = np.quantile(y, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)  # (5, Q, J)
-    plugin = draws["plugin"].to_numpy()
+    point = draws["point"].to_numpy() if "point" in draws else np.full(y.shape[1:], np.nan)
     models = draws["model"].to_numpy()
     benches = draws["benchmark"].to_numpy()
     qi, ji = np.meshgrid(np.arange(len(models)), np.arange(len(benches)), indexing="ij")
@@ -120,11 +113,17 @@ def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None) -> pd.Data
             "lower_90": qs[0][qi, ji],
             "upper_90": qs[4][qi, ji],
             "mean_noiseless": mu.mean(0)[qi, ji],
-            "p_overestimate": (y < plugin[None]).mean(0)[qi, ji],
-            "plugin": plugin[qi, ji],
+            "point": point[qi, ji],
+            "p_overestimate": prob_below(y, point)[qi, ji],
             "family_kind": draws["kind"].to_numpy()[qi],
         }
     )
+    if "point_basis" in draws:
+        out["point_basis"] = draws["point_basis"].to_numpy()[qi]
+    if reference is not None:
+        ref = resolve_reference(reference, queries, [str(m) for m in models], [str(b) for b in benches])
+        out["reference"] = ref[qi, ji]
+        out["p_below_reference"] = prob_below(y, ref)[qi, ji]
     if queries is not None:
         meta = validate_queries(queries).rename(
             columns={

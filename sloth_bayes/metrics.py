@@ -32,6 +32,7 @@ import pandas as pd
 
 __all__ = [
     "Reliability",
+    "auc",
     "calibrated_hits",
     "calibrated_range",
     "coverage",
@@ -153,6 +154,31 @@ def interval_coverage_from_pit(u, p: float) -> float:
     return float(np.mean(np.abs(u - 0.5) <= p / 2.0))
 
 
+def auc(score, outcome) -> float:
+    """Area under the ROC curve of ``score`` for a 0/1 ``outcome``: the probability that a
+    random positive scores above a random negative, ties counting one half (Mann-Whitney
+    U / (n1 n0), from average ranks). 0.5: no information; NaN without both classes.
+
+    Examples
+    --------
+    >>> auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    0.75
+    >>> auc([0.5, 0.5], [0, 1])
+    0.5
+    """
+    from scipy.stats import rankdata
+
+    p = np.asarray(score, dtype=float).ravel()
+    o = np.asarray(outcome, dtype=float).ravel()
+    ok = np.isfinite(p) & np.isfinite(o)
+    p, o = p[ok], o[ok] > 0.5
+    n1, n0 = int(o.sum()), int((~o).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(p)  # average ranks of ties
+    return float((ranks[o].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
 class Reliability(NamedTuple):
     """Binned reliability of a probability forecast.
 
@@ -161,11 +187,13 @@ class Reliability(NamedTuple):
     brier : mean squared difference between probability and outcome (0/1).
     calibration_error : expected calibration error, ``sum_b n_b / n * |predicted_b -
         observed_b|`` (0 when calibrated, up to sampling noise).
+    auc : how well the probability ranks events above non-events (:func:`auc`).
     """
 
     table: pd.DataFrame
     brier: float
     calibration_error: float
+    auc: float = float("nan")
 
 
 def reliability(p_over, over, *, bins: int = 10) -> Reliability:
@@ -174,24 +202,24 @@ def reliability(p_over, over, *, bins: int = 10) -> Reliability:
     Parameters
     ----------
     p_over : forecast probabilities in [0, 1] (e.g. ``p_overestimate``: the probability
-        that the plug-in point forecast is above the truth).
+        that the reference point forecast ``point`` is above the truth).
     over : observed outcomes (bool or 0/1: the point forecast was above the truth).
-    bins : number of equal-width bins of [0, 1].
+    bins : number of equal-width bins of [0, 1] (the last one holds 1.0).
 
     Examples
     --------
     >>> r = reliability([0.1, 0.1, 0.9, 0.9], [0, 0, 1, 1])
-    >>> round(r.brier, 3), round(r.calibration_error, 3)
-    (0.01, 0.1)
+    >>> round(r.brier, 3), round(r.calibration_error, 3), r.auc
+    (0.01, 0.1, 1.0)
     """
     p = np.asarray(p_over, dtype=float).ravel()
     o = np.asarray(over, dtype=float).ravel()
     ok = np.isfinite(p) & np.isfinite(o)
     p, o = p[ok], o[ok]
-    edges = np.linspace(0.0, 1.0, bins + 1)
+    edges = np.arange(bins + 1) / bins  # exact k / bins: 0.3 is in [0.3, 0.4)
     empty = pd.DataFrame(columns=["bin_lower", "bin_upper", "n", "predicted", "observed"])
     if p.size == 0:
-        return Reliability(empty, float("nan"), float("nan"))
+        return Reliability(empty, float("nan"), float("nan"), float("nan"))
     idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
     rows = []
     for b in range(bins):
@@ -200,7 +228,7 @@ def reliability(p_over, over, *, bins: int = 10) -> Reliability:
             rows.append((edges[b], edges[b + 1], int(sel.sum()), p[sel].mean(), o[sel].mean()))
     table = pd.DataFrame(rows, columns=empty.columns)
     ece = float(np.sum(table["n"] * np.abs(table["predicted"] - table["observed"])) / p.size)
-    return Reliability(table, float(np.mean((p - o) ** 2)), ece)
+    return Reliability(table, float(np.mean((p - o) ** 2)), ece, auc(p, o))
 
 
 # -- summaries of a cell table -------------------------------------------------------------
@@ -222,8 +250,10 @@ def _metrics(cells: pd.DataFrame) -> dict:
     out["mae"] = mean(np.abs(err))
     out["mae_points"] = 100.0 * out["mae"]
     out["bias_points"] = 100.0 * mean(err)
-    if "plugin" in c:
-        out["mae_plugin_points"] = 100.0 * mean(np.abs(c["plugin"].to_numpy(float) - truth))
+    if "point" in c:
+        point_err = c["point"].to_numpy(float) - truth
+        out["mae_point_points"] = 100.0 * mean(np.abs(point_err))
+        out["bias_point_points"] = 100.0 * mean(point_err)
     for p in ("50", "90"):
         lo, hi = f"lower_{p}", f"upper_{p}"
         if lo in c and hi in c:
@@ -236,13 +266,15 @@ def _metrics(cells: pd.DataFrame) -> dict:
         out["pit_coverage_90"] = interval_coverage_from_pit(c["pit"], 0.9)
     # direction: the median above the truth = over-estimation
     out["share_over"] = mean(err > 0) if len(c) else nan
-    if "p_overestimate" in c and "plugin" in c:
-        over = (c["plugin"].to_numpy(float) > truth).astype(float)
+    if "p_overestimate" in c and "point" in c:
+        point = c["point"].to_numpy(float)
+        over = np.where(np.isfinite(point), point > truth, np.nan)
         rel = reliability(c["p_overestimate"], over)
         out["p_over_mean"] = mean(c["p_overestimate"])
-        out["over_rate_plugin"] = mean(over) if len(c) else nan
-        out["p_over_ece"] = rel.calibration_error
+        out["over_rate_point"] = mean(over) if len(c) else nan
+        out["p_over_auc"] = rel.auc
         out["p_over_brier"] = rel.brier
+        out["p_over_ece"] = rel.calibration_error
     for col, name in BASELINE_COLUMNS.items():
         if col in c:
             out[name] = 100.0 * mean(np.abs(c[col].to_numpy(float) - truth))
@@ -276,7 +308,7 @@ def summarise_cells(cells: pd.DataFrame, by: str | Sequence[str] | None = None) 
     ----------
     cells : DataFrame with at least ``truth`` and ``median``; the metrics of the other
         columns appear when the columns do: ``lower_50``/``upper_50``, ``lower_90``/
-        ``upper_90``, ``crps``, ``pit``, ``plugin`` + ``p_overestimate``, and the baseline
+        ``upper_90``, ``crps``, ``pit``, ``point`` + ``p_overestimate``, and the baseline
         predictions ``pred_point_skills`` / ``pred_flops_sigmoid``.
     by : column(s) to group by (e.g. ``"benchmark"``): one row per group. ``None``: the
         full report, per ``set`` when the column exists, with a ``level`` column --
@@ -289,12 +321,14 @@ def summarise_cells(cells: pd.DataFrame, by: str | Sequence[str] | None = None) 
     Returns
     -------
     DataFrame with ``n`` (scored cells), ``mae`` (score units) and ``mae_points`` (x100),
-    ``bias_points`` (mean median - truth), ``mae_plugin_points``, ``coverage_50``,
+    ``bias_points`` (mean median - truth), ``mae_point_points`` / ``bias_point_points``
+    (the same of the reference point forecast ``point``), ``coverage_50``,
     ``coverage_90``, ``width_90_points``, ``crps_points``, ``pit_coverage_90``,
-    ``share_over`` (median above the truth), ``p_over_mean`` vs ``over_rate_plugin``
-    (mean reported probability that the plug-in forecast over-estimates, and how often it
-    did), ``p_over_ece`` / ``p_over_brier`` (their binned calibration error and Brier
-    score), ``mae_point_skills_points`` / ``mae_flops_sigmoid_points`` (baselines).
+    ``share_over`` (median above the truth), ``p_over_mean`` vs ``over_rate_point`` (mean
+    reported probability that ``point`` over-estimates, and how often it did),
+    ``p_over_auc`` / ``p_over_brier`` / ``p_over_ece`` (how well that probability tells the
+    direction: AUC, Brier score, calibration error in 10 bins),
+    ``mae_point_skills_points`` / ``mae_flops_sigmoid_points`` (baselines).
     """
     if by is not None:
         return _grouped(cells, [by] if isinstance(by, str) else list(by))

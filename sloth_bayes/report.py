@@ -126,8 +126,9 @@ def forecast_table(forecast: pd.DataFrame, *, level: int = 90, digits: int = 2, 
     ``level``% interval (50 or 90).
 
     ``wide=True``: one row per model, one column per benchmark. ``wide=False``: one row per
-    model x benchmark with the interval, ``p_overestimate`` and, if present, the truth and
-    whether it fell inside.
+    model x benchmark with the interval, the classic point forecast ``point`` with
+    ``p_overestimate`` (P(truth < point)), a user's ``reference`` with ``p_below_reference``
+    where present and, if present, the truth and whether it fell inside.
     """
     if level not in (50, 90):
         raise ValueError("level must be 50 or 90 (the forecast's central intervals)")
@@ -144,8 +145,7 @@ def forecast_table(forecast: pd.DataFrame, *, level: int = 90, digits: int = 2, 
         out.columns.name = None
         return out.reset_index()
     cols = ["model", "benchmark", f"median [{level}% interval]"]
-    if "p_overestimate" in fc:
-        cols.append("p_overestimate")
+    cols += [c for c in ("point", "p_overestimate", "reference", "p_below_reference") if c in fc]
     out = fc[cols].copy()
     if "truth" in fc:
         out["truth"] = fc["truth"].to_numpy()
@@ -344,7 +344,8 @@ def write_report(fit_path, out_dir, *, forecast=None, backtest_dir=None, title: 
     forecast : a forecast CSV (or DataFrame) of ``SlothBayes.forecast``/``sloth-bayes
         forecast``; a ``truth`` column, if present, is compared with the intervals.
     backtest_dir : a folder written by ``sloth-bayes backtest`` (``cells.csv`` with one row
-        per scored cell, ``summary.csv``): calibration evidence.
+        per scored cell, ``summary.csv``), or a list of them (one per protocol): calibration
+        evidence, and when ``point`` over-/under-estimates.
     title : page title. families : sub-families for the skill trajectories (default: those
         of the forecast, then the best-observed ones). seed : seed of the predictive draws.
 
@@ -426,13 +427,18 @@ def write_report(fit_path, out_dir, *, forecast=None, backtest_dir=None, title: 
             mae = (fc["median"] - fc["truth"]).abs()[ok].mean()
             doc.para(f"Against {int(ok.sum())} known scores: {inside90:.0%} inside the 90% interval, "
                      f"{inside50:.0%} inside the 50% interval, MAE of the median {mae:.3f}.")
+        if "point" in fc:
+            doc.para("point: the classic skills scaling law (point estimate, the paper's method) "
+                     "fitted on the same table; p_overestimate: the posterior predictive probability "
+                     "that the truth is below it, i.e. that the classic forecast is too high (near 0.5: "
+                     "as likely too high as too low).")
         if len(long) <= 60:
-            doc.table(long, caption="Forecasts with P(plug-in over-estimates)")
+            doc.table(long, caption="Forecasts with the classic point forecast and P(it is too high)")
         else:
-            doc.para(f"{len(long)} model x benchmark forecasts: the full table (intervals, "
+            doc.para(f"{len(long)} model x benchmark forecasts: the full table (intervals, point, "
                      "p_overestimate) is the forecast CSV.", cls="note")
         doc.figure("forecast_panel", "Forecast intervals (50% thick, 90% thin); colour: probability "
-                   "that the plug-in point forecast over-estimates; crosses: known scores.",
+                   "that the classic point forecast is above the truth; crosses: known scores.",
                    lambda: plots.forecast_panel(fc))
         qtable = _query_table(fc)
         if qtable is not None:
@@ -474,7 +480,10 @@ def write_report(fit_path, out_dir, *, forecast=None, backtest_dir=None, title: 
 
     # calibration
     if backtest_dir is not None:
-        _calibration_section(doc, Path(backtest_dir))
+        folders = [backtest_dir] if isinstance(backtest_dir, str | Path) else list(backtest_dir)
+        for folder in folders:  # figure names carry the folder's name when there are several
+            _calibration_section(doc, Path(folder), name=Path(folder).name if len(folders) > 1 else "")
+        _direction_section(doc, [Path(f) for f in folders])
 
     if doc.problems:
         doc.heading("Problems")
@@ -501,10 +510,10 @@ def _default_families(tree, fc: pd.DataFrame | None, n: int = 3) -> list[str]:
     return chosen[:n]
 
 
-def _calibration_section(doc: _Doc, folder: Path) -> None:
+def _calibration_section(doc: _Doc, folder: Path, name: str = "") -> None:
     from . import plots
 
-    doc.heading("Calibration on held-out families (backtest)")
+    doc.heading("Calibration on held-out families (backtest)" + (f": {name}" if name else ""))
     cells_path, summary_path = folder / "cells.csv", folder / "summary.csv"
     if not cells_path.is_file():
         doc.para(f"No cells.csv in {folder}: no calibration evidence.", cls="warn")
@@ -523,7 +532,7 @@ def _calibration_section(doc: _Doc, folder: Path) -> None:
     sets = list(pd.unique(cells["set"])) if "set" in cells else [None]
     for s in sets:
         c = cells if s is None else cells[cells["set"] == s]
-        tag = "" if s is None else f"_{s}"
+        tag = "".join(f"_{x}" for x in (name, s) if x)
         label = "" if s is None else f" ({s})"
         doc.figure(f"calibration{tag}", f"Calibration curve{label}: empirical against nominal coverage.",
                    lambda c=c: plots.calibration_curve(c))
@@ -535,6 +544,35 @@ def _calibration_section(doc: _Doc, folder: Path) -> None:
         if {"benchmark", "abs_error"} <= set(c):
             doc.figure(f"benchmark_errors{tag}", f"Mean absolute error per benchmark{label}.",
                        lambda c=c: plots.benchmark_errors(c))
+
+
+def _direction_section(doc: _Doc, folders: list[Path]) -> None:
+    """Over- or under-estimated? The signal scores, the guidance table and the reliability
+    diagram of ``p_overestimate`` over the backtest folders (one per protocol)."""
+    from .overestimate import GUIDANCE_SCENARIOS, guidance_table, read_backtests, reliability_diagram, signal_scores
+
+    folders = [f for f in folders if (f / "cells.csv").is_file()]
+    if not folders:
+        return
+    cells = read_backtests(folders)
+    if not {"point", "p_overestimate", "truth", "median"} <= set(cells.columns):
+        return
+    doc.heading("When is a forecast too high or too low?")
+    doc.para("point: the classic skills scaling law fitted on each backtest's training table; "
+             "p_overestimate = P(truth < point) under the posterior predictive. AUC 0.5 is a coin; "
+             "ECE: expected calibration error over 10 equal-width bins; over_rate_median: share "
+             "of cells whose posterior median is above the truth (0.5 when not lopsided).")
+    doc.table(signal_scores(cells), caption="Does p_overestimate tell the direction of point's error?")
+    doc.figure("reliability", "Reliability of p_overestimate: reported probability against the "
+               "observed share of cells with point above the truth (diagonal: calibrated).",
+               lambda: reliability_diagram(cells))
+    table = guidance_table(cells)
+    for sc in ["all", *GUIDANCE_SCENARIOS]:
+        rows = table[table["scenario"] == sc].drop(columns=["scenario"])
+        if len(rows):
+            title = "all cells" if sc == "all" else f"by {sc} ({GUIDANCE_SCENARIOS[sc]})"
+            doc.table(rows, caption=f"Over-estimation rate and mean signed error (points) of point "
+                                    f"and of the median, {title}")
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -552,7 +590,8 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser("report", help="write an HTML/Markdown report of a fit (figures as PNG)")
     p.add_argument("fit", help="netCDF file written by `fit`")
     p.add_argument("--forecast", help="forecast CSV written by `forecast` or `demo` (may have a truth column)")
-    p.add_argument("--backtest", help="folder written by `backtest` (cells.csv, summary.csv)")
+    p.add_argument("--backtest", action="append",
+                   help="folder written by `backtest` (cells.csv, summary.csv); repeat for protocols")
     p.add_argument("--out", required=True, help="folder for report.html, report.md and the figures")
     p.add_argument("--title", default=None)
     p.add_argument("--seed", type=int, default=0)

@@ -79,8 +79,9 @@ class OracleModel:
         y = centre + self.sd * self.width * rng.standard_normal((self.n_draws,) + truth.shape)
         dims = ("sample", "model", "benchmark")
         return xr.Dataset(
-            {"y": (dims, y), "mu": (dims, y), "plugin": (dims[1:], centre),
-             "kind": (("model",), np.array(["observed family"] * len(queries)))},
+            {"y": (dims, y), "mu": (dims, y), "point": (dims[1:], centre),
+             "kind": (("model",), np.array(["observed family"] * len(queries))),
+             "point_basis": (("model",), np.array(["sub-family"] * len(queries)))},
             coords={"model": queries[MODEL].astype(str).to_numpy(), "benchmark": self.benchmarks_},
         )
 
@@ -97,6 +98,8 @@ def overconfident():
 def test_fold_rules_on_synthetic_table():
     table = synthetic_table()
     for protocol, keep in PROTOCOLS.items():
+        if protocol == "future":  # by release date: its own test
+            continue
         fs = {f.group: f for f in folds(table, "v2", protocol)}
         assert set(fs) <= {"bloom", "falcon + falcon-instruct", "olmo"}
         for fold in fs.values():
@@ -155,6 +158,86 @@ def test_folds_on_real_table(real_table):
         zs = folds(real_table, set_name, "zero-shot")
         for fold in zs:
             assert not fold.train[SUBFAMILY].isin(GROUPS[set_name][fold.group]).any()
+    # future (shipped release months, cut-off 2024-01): 131 training LLMs, 318 cells of all twelve
+    fut = folds(real_table, "all", "future")
+    assert len(fut) == 7 and len(fut[0].train) == 131
+    assert sum(int(f.test[list(SETS["all"])].notna().to_numpy().sum()) for f in fut) == 318
+
+
+RELEASE = {"bloom": "2022-07", "falcon": "2023-05", "falcon-instruct": "2024-03", "olmo": "2024-02",
+           "qwen": "2024-06", "llama": "2023-02"}  # llama-chat: no date
+
+
+def test_future_folds_split_by_release_date():
+    table = synthetic_table()
+    fs = folds(table, "v1", "future", release=RELEASE)
+    # one fold per coarse family of the newer sub-families, named after them
+    assert [f.group for f in fs] == ["falcon-instruct", "olmo", "qwen"]
+    train = fs[0].train
+    assert all(f.train is train or f.train.equals(train) for f in fs)  # one training table
+    newer = {"falcon-instruct", "olmo", "qwen"}
+    sub = table[SUBFAMILY]
+    # old and undated sub-families whole; newer ones through their smallest model (ties: file order)
+    expect_train = set(table.loc[~sub.isin(newer), MODEL]) | {"falcon-instruct-7b-0", "olmo-1b-0", "qwen-0.5b-0"}
+    assert set(train[MODEL]) == expect_train
+    assert set(table.loc[sub == "llama-chat", MODEL]) <= set(train[MODEL])  # unknown: kept, never forecast
+    tests = {f.group: set(f.test[MODEL]) for f in fs}
+    assert tests == {"falcon-instruct": {"falcon-instruct-7b-1", "falcon-instruct-40b-2"}, "olmo": {"olmo-7b-1"},
+                     "qwen": {"qwen-1.8b-1", "qwen-7b-2", "qwen-14b-3", "qwen-72b-4"}}
+    for f in fs:
+        assert len(f.train) + sum(len(g.test) for g in fs) == len(table)
+    # a later cut-off: only qwen is new; an earlier one takes falcon in (the group of its coarse family)
+    assert [f.group for f in folds(table, "v1", "future", release=RELEASE, cutoff="2024-04")] == ["qwen"]
+    early = folds(table, "v1", "future", release=RELEASE, cutoff="2023-01")
+    assert [f.group for f in early] == ["falcon + falcon-instruct", "olmo", "llama", "qwen"]  # file order
+    assert [f.group for f in folds(table, "v1", "future", release=RELEASE, groups=["qwen"])] == ["qwen"]
+    # a Release column of the table serves as well, and without one the shipped table does
+    with_col = table.assign(Release=table[SUBFAMILY].map(RELEASE))
+    assert [f.group for f in folds(with_col, "v1", "future")] == ["falcon-instruct", "olmo", "qwen"]
+    shipped = {f.group for f in folds(table, "v1", "future")}  # olmo 2024-02; qwen 2023-08; bloom old
+    assert shipped == {"olmo"}
+    with pytest.raises(ValueError, match="month"):
+        folds(table, "v1", "future", cutoff="soon")
+    with pytest.raises(ValueError, match="mapping"):
+        folds(table, "v1", "future", groups={"x": ("qwen",)})
+
+
+def test_release_months_from_a_column_a_file_or_the_shipped_table(tmp_path):
+    from sloth_bayes.releases import release_months, release_table
+
+    shipped = release_table()
+    assert len(shipped) == 57 and shipped["qwen1.5"] == "2024-02" and shipped["gpt-j-neo-neox"] == "2021-03"
+    t = pd.DataFrame({SUBFAMILY: ["a", "a", "b", "qwen1.5", "c"],
+                      "Release": ["2024-03-05", "2023-01", None, None, "not a date"]})
+    got = release_months(t)
+    assert got["a"] == "2023-01"  # the earliest of its rows
+    assert pd.isna(got["b"]) and pd.isna(got["c"])  # none, or unreadable: unknown
+    assert got["qwen1.5"] == "2024-02"  # the shipped table fills the rest
+    path = tmp_path / "release.csv"
+    pd.DataFrame({SUBFAMILY: ["a"], "release": ["2020-06"]}).to_csv(path, index=False)
+    given = release_months(t, path)
+    assert given["a"] == "2020-06" and pd.isna(given["qwen1.5"])  # a given file is the only source
+
+
+def test_future_backtest_fits_once_and_scores_each_group_on_its_models(tmp_path):
+    table = synthetic_table()
+    res = run_backtest(table, sets=("v1", "v2"), protocol="future", release=RELEASE, model_factory=oracle,
+                       verbose=False)
+    assert len(res.fits) == 1  # every group and set from one training table
+    c = res.cells
+    assert (c["protocol"] == "future").all() and res.settings["cutoff"] == "2024-01"
+    for (set_name, group), block in c.groupby(["set", "group"]):
+        fold = next(f for f in folds(table, set_name, "future", release=RELEASE) if f.group == group)
+        assert set(block["model"]) == set(fold.test[MODEL])
+        assert len(block) == int(fold.test[list(SETS[set_name])].notna().to_numpy().sum())
+    row = c[c["model"] == "qwen-72b-4"].iloc[0]
+    assert row["n_observed"] == 1 and row["distance"] == pytest.approx(np.log10(72 / 0.5))
+    assert row["release"] == "2024-06"  # the release dates the protocol used
+    # n per group in the calibrated reference matches the group's own cells
+    n_ref = res.reference.groupby(["set", "group"])["n"].first()
+    assert (n_ref == c.groupby(["set", "group"]).size()).all()
+    md = summary_markdown(res)
+    assert md.startswith("# Backtest: future (cut-off 2024-01)")
 
 
 # -- the pipeline with a stand-in model ----------------------------------------------------------
@@ -245,6 +328,14 @@ def test_baselines_and_outputs(tmp_path, capsys):
     assert (ref.groupby(["set", "group"]).size() == ref["replicate"].nunique()).all()
     assert (ref["hits_50"] <= ref["hits_90"]).all() and (ref["hits_90"] <= ref["n"]).all()
     assert md.count("calibrated by construction") == 2
+    # over/under-estimation: the signal's scores, the guidance table, the reliability figure
+    assert {"signal.csv", "guidance.csv", "reliability.png"} <= names
+    assert "Does `p_overestimate` tell the direction?" in md and "### By distance" in md
+    signal = pd.read_csv(tmp_path / "out" / "signal.csv")
+    assert list(signal["set"]) == ["all sets", "v1", "v2"] and signal["auc"].between(0, 1).all()
+    assert (res.cells["protocol"] == "lofo-1").all() and res.cells["n_observed"].eq(1).all()
+    pooled = res.summary[res.summary["level"] == "pooled"]
+    assert {"mae_point_points", "over_rate_point", "p_over_auc", "p_over_ece"} <= set(pooled.columns)
 
 
 def test_parallel_jobs_give_the_same_cells():

@@ -161,3 +161,25 @@ def test_predict_before_fit_raises():
     for cls in (PointSkillsLaw, FlopsSigmoid):
         with pytest.raises(RuntimeError, match="not fitted"):
             cls().predict(_skills_table().head(1))
+
+
+def test_point_skills_law_basis_and_stored_form():
+    """Which intercept a query uses, and a stored law that predicts exactly as the fitted one."""
+    import json
+
+    table = _skills_table()
+    model = PointSkillsLaw(n_skills=2, restarts=1).fit(table, BENCH)
+    base = table[table[SUBFAMILY] == "fam0"].iloc[[2]]
+    queries = pd.concat([
+        base,
+        base.assign(**{MODEL: "new-sub", SUBFAMILY: "fam0-community"}),
+        base.assign(**{MODEL: "new-fam", FAMILY: "unknown", SUBFAMILY: "unknown"}),
+    ])
+    assert list(model.basis(queries)) == ["sub-family", "coarse family", "population"]
+    back = PointSkillsLaw.from_dict(json.loads(json.dumps(model.to_dict())))
+    np.testing.assert_array_equal(back.predict_matrix(queries), model.predict_matrix(queries))
+    assert list(back.basis(queries)) == list(model.basis(queries))
+    with pytest.raises(ValueError, match="format"):
+        PointSkillsLaw.from_dict({**model.to_dict(), "format": "other/9"})
+    with pytest.raises(Exception, match="not fitted"):
+        PointSkillsLaw().to_dict()

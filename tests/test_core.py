@@ -51,6 +51,17 @@ def test_forecast_contract(sim_fit, simulated):
         wide = sim_fit.forecast(many, seed=1)
     width = (wide.upper_90 - wide.lower_90).groupby(wide.family_kind).mean()
     assert width[KIND_NEW_FAMILY] > width[KIND_NEW_SUB] > width[KIND_OBSERVED]
+    # point: the classic point skills law fitted on the same table (the model's K, the fit's seed)
+    from sloth_bayes.baselines import PointSkillsLaw
+
+    benches = [str(b) for b in sim_fit.idata_.posterior["benchmark"].values]
+    law = PointSkillsLaw(n_skills=sim_fit.config.n_skills, seed=0).fit(table, benches)
+    expect = law.predict(_queries(table)).rename(columns={"prediction": "point"})
+    both = fc[["model", "benchmark", "point"]].merge(expect, on=["model", "benchmark"], suffixes=("", "_law"))
+    assert len(both) == len(fc)
+    np.testing.assert_allclose(both["point"], both["point_law"], rtol=1e-10)
+    basis = fc.groupby("model", sort=False)["point_basis"].first().tolist()
+    assert basis == ["sub-family", "coarse family", "population"]
 
 
 def test_save_load_roundtrip(sim_fit, simulated, tmp_path):

@@ -140,7 +140,7 @@ def _cells():
             "upper_50": [0.55, 0.45, 0.25, 0.75],
             "lower_90": [0.40, 0.30, 0.10, 0.65],
             "upper_90": [0.60, 0.50, 0.35, 0.90],
-            "plugin": [0.53, 0.41, 0.20, 0.70],
+            "point": [0.53, 0.41, 0.20, 0.70],
             "p_overestimate": [0.5, 0.5, 0.5, 0.5],
             "crps": [0.01, 0.01, 0.05, 0.05],
             "pit": [0.4, 0.5, 0.9, 0.97],
@@ -159,7 +159,7 @@ def test_summarise_cells_pooled_and_group_mean():
     assert pooled["coverage_50"] == pytest.approx(0.5)  # cells 1 and 2
     assert pooled["coverage_90"] == pytest.approx(1.0)
     assert pooled["share_over"] == pytest.approx(0.25)
-    assert pooled["over_rate_plugin"] == pytest.approx(0.5)  # 0.53 > 0.50, 0.41 > 0.40
+    assert pooled["over_rate_point"] == pytest.approx(0.5)  # 0.53 > 0.50, 0.41 > 0.40
     assert pooled["mae_point_skills_points"] == pytest.approx(2.5)
     assert pooled["mae_flops_sigmoid_points"] == pytest.approx(2.5)
     assert pooled["pit_coverage_90"] == pytest.approx(0.75)

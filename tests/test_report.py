@@ -78,6 +78,7 @@ def cells_table(n_per: int = 25) -> pd.DataFrame:
             "truth": truth, "median": median, "lower_50": median - 0.674 * sd,
             "upper_50": median + 0.674 * sd, "lower_90": median - 1.645 * sd,
             "upper_90": median + 1.645 * sd, "p_overestimate": rng.uniform(0, 1, n_per),
+            "point": median + rng.normal(0, sd, n_per), "n_observed": rng.integers(0, 4, n_per),
             "pit": rng.uniform(0, 1, n_per), "distance": rng.uniform(-1, 2, n_per),
             "abs_error": np.abs(truth - median),
         }))
@@ -115,7 +116,7 @@ def test_report_html_well_formed_and_complete(built):
     p = parse(path)
     assert p.errors == [] and p.stack == [], (p.errors, p.stack)
     for section in ("Data", "Convergence", "Forecasts", "Skills, families and post-training",
-                    "Calibration on held-out families"):
+                    "Calibration on held-out families", "When is a forecast too high or too low?"):
         assert f"<h2>{section}" in text, section
     assert "could not be drawn" not in text
     assert "<script" not in text  # self-contained, static
@@ -135,7 +136,7 @@ def test_report_figures_referenced_and_present(built):
     assert written == set(refs)  # every figure written is referenced
     for name in ("rank_plot", "forecast_panel", "fan_charts", "loadings", "instruct_shift",
                  "family_forest", "skill_trajectories", "ppc", "calibration_v1", "pit_v1",
-                 "error_distance_v1", "benchmark_errors_v1"):
+                 "error_distance_v1", "benchmark_errors_v1", "reliability"):
         assert f"{name}.png" in written, name
     md = (out / "report.md").read_text(encoding="utf-8")
     assert all(f"]({src})" in md for src in refs)
