@@ -17,6 +17,8 @@ _EXPORTS = {
     "FitFileError": "errors",
     "NotFittedError": "errors",
     "ModelConfig": "model",
+    "Priors": "model",
+    "load_leaderboard": "datasets",
     "SamplerConfig": "inference",
     "SlothBayes": "estimator",
     "load_fit": "io",
@@ -32,7 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .estimator import SlothBayes
     from .inference import SamplerConfig
     from .io import load_fit, save_fit
-    from .model import ModelConfig
+    from .datasets import load_leaderboard
+    from .model import ModelConfig, Priors
 
 
 def __getattr__(name: str):

@@ -1062,7 +1062,7 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "backtest", help="score forecasts of held-out families (leave-one-family-out protocols)"
     )
-    p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA or the cache)")
+    p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA, else the embedded table)")
     p.add_argument("--protocol", default="lofo-1", choices=list(PROTOCOLS),
                    help="lofo-1/lofo-2/zero-shot: held-out family groups; future: sub-families "
                         "released on or after --cutoff, from the older ones")

@@ -217,10 +217,23 @@ def cmd_forecast(args) -> int:
 
     queries = read_csv(args.queries, "query table")
     validate_queries(queries)  # before loading the fit: a bad table fails fast
+    reference = None
+    if args.reference:
+        from .overestimate import parse_reference
+
+        try:
+            reference = parse_reference(args.reference)
+        except ValueError as err:
+            raise UsageError(f"--reference {args.reference!r}: {err}") from None
     from .estimator import SlothBayes
 
     model = SlothBayes.load(args.fit)
-    table = model.forecast(queries, seed=args.seed)
+    try:
+        table = model.forecast(queries, seed=args.seed, reference=reference)
+    except ValueError as err:
+        if reference is None:
+            raise
+        raise UsageError(f"--reference {args.reference!r}: {err}") from None
     with atomic_write(args.out) as fh:
         table.to_csv(fh, index=False)
     print(f"{len(table)} forecasts -> {args.out}")
@@ -232,21 +245,13 @@ def cmd_demo(args) -> int:
     import pandas as pd
 
     from .data import MODEL, SIZE, SUBFAMILY, check_fittable, read_csv, validate_table
-    from .datasets import SIMULATED_FILE, find_leaderboard
-    from .utils import package_data_path
+    from .datasets import find_leaderboard
 
     config = model_config(args.option, args.skills)
     floors = parse_floors(args.floor)
-    try:
-        path = find_leaderboard(args.data)
-        source = f"the leaderboard table at {path}"
-    except FileNotFoundError as exc:
-        if args.data is not None:  # an explicit path is never silently replaced
-            raise
-        path, source = package_data_path(SIMULATED_FILE), "the simulated demo table (data/simulated_leaderboard.csv)"
-        note(args, f"No real table found ({exc}).")
+    path = find_leaderboard(args.data)
     table = read_csv(path, "training table")
-    note(args, f"Using {source}.")
+    note(args, f"Using the leaderboard table at {path}.")
     clean, meta = validate_table(table, args.benchmarks, floors=floors)
     check_floor_names(floors, list(args.benchmarks or meta.index))
     family = args.family
@@ -284,7 +289,7 @@ def cmd_demo(args) -> int:
 
     with atomic_write(out / "forecast.csv") as fh:
         fc.to_csv(fh, index=False)
-    cols = ["model", "benchmark", "truth", "median", "lower_90", "upper_90", "p_overestimate"]
+    cols = ["model", "benchmark", "truth", "median", "lower_90", "upper_90", "point", "p_overestimate"]
     with pd.option_context("display.width", 160, "display.max_rows", 500):
         print(fc[cols].round(3).to_string(index=False))
     inside = ((fc.truth >= fc.lower_90) & (fc.truth <= fc.upper_90))[fc.truth.notna()]
@@ -297,7 +302,9 @@ def cmd_data(args) -> int:
     from .datasets import fetch_leaderboard, find_leaderboard
 
     if args.action == "fetch":
-        print(fetch_leaderboard(force=args.force))
+        path = fetch_leaderboard(force=args.force)
+        print(path)
+        note(args, f"Fit it with `sloth-bayes fit {path} --out fit.nc`.")
     else:
         print(find_leaderboard())
     return 0
@@ -337,7 +344,7 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
         return sub.add_parser(name, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
     p = add("fit", help="fit the model to a leaderboard table and save the posterior")
-    p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA or the cache)")
+    p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA, else the embedded table)")
     p.add_argument("--out", required=True, help="netCDF file to write (its folder must exist)")
     _add_sampler_args(p)
     p.set_defaults(func=cmd_fit)
@@ -347,10 +354,13 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
     p.add_argument("queries", help="CSV with Model, Family, Family2, Instruct, #Params (B)[, tokens]")
     p.add_argument("--out", required=True, help="forecast CSV to write (its folder must exist)")
     p.add_argument("--seed", type=int, default=0, help="0 to 2**32 - 1")
+    p.add_argument("--reference", default=None, metavar="SPEC",
+                   help="a forecast to judge: a column of the queries, a number, or BENCH=VALUE|COLUMN,...; "
+                        "adds reference and p_below_reference (P(truth < reference))")
     p.set_defaults(func=cmd_forecast)
 
     p = add("demo", help="forecast a family's larger models from its smallest")
-    p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA, else simulated)")
+    p.add_argument("data", nargs="?", help="CSV table (default: $SLOTH_BAYES_DATA, else the embedded table)")
     p.add_argument("--family", default="qwen1.5", help="sub-family (Family2) to forecast")
     p.add_argument("--out", default="out", help="folder for fit.nc and forecast.csv")
     _add_sampler_args(p)

@@ -74,8 +74,7 @@ _LOCAL_HINT = (
 )
 
 
-class FetchError(RuntimeError):
-    """The published table could not be downloaded (offline, bad URL, wrong hash)."""
+from .errors import FetchError  # noqa: E402  (the one home of user-facing errors)
 
 
 # --- the embedded table ----------------------------------------------------------------------

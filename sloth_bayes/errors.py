@@ -53,6 +53,10 @@ class UsageError(InputError):
     """A command-line argument is out of range, or paths clash (an output is an input)."""
 
 
+class FetchError(InputError):
+    """The published table could not be downloaded (offline, bad URL, wrong hash)."""
+
+
 class NotFittedError(RuntimeError):
     """A result was asked of a model that has not been fitted (or loaded)."""
 

@@ -270,7 +270,7 @@ def forecast_panel(
 ):
     """Forest plot of a forecast table: per benchmark and query model, the median with its
     central 50% (thick) and 90% (thin) intervals; the marker colour is ``p_overestimate``
-    (the probability that the plug-in point forecast is too high). A ``truth`` column, if
+    (the probability that the classic point forecast ``point`` is too high). A ``truth`` column, if
     present, is drawn as black crosses.
 
     Returns
@@ -301,7 +301,7 @@ def forecast_panel(
     if "p_overestimate" in df:
         sc = ax.scatter(df["median"], ypos, c=df["p_overestimate"], cmap="coolwarm", norm=norm,
                         edgecolor="k", zorder=3, s=40)
-        ax.figure.colorbar(sc, ax=ax, label="P(plug-in over-estimates)", shrink=0.8)
+        ax.figure.colorbar(sc, ax=ax, label="P(point forecast too high)", shrink=0.8)
     else:
         ax.scatter(df["median"], ypos, color="C0", edgecolor="k", zorder=3, s=40)
     if "truth" in df and df["truth"].notna().any():

@@ -21,7 +21,6 @@ from sloth_bayes.data import (
     validate_queries,
     validate_table,
 )
-from sloth_bayes.datasets import DATA_ENV
 from sloth_bayes.utils import format_rows
 
 
@@ -253,9 +252,9 @@ def test_read_table_missing_file(tmp_path):
 
 
 def test_real_table():
-    path = os.environ.get(DATA_ENV)
-    if not path:
-        pytest.skip(f"{DATA_ENV} is not set: point it at leaderboard_v2.csv to test the real table")
+    from sloth_bayes.datasets import embedded_leaderboard_path
+
+    path = embedded_leaderboard_path()
     raw = pd.read_csv(path)
     clean, meta = read_table(path)
     assert len(clean) == 160
