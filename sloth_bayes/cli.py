@@ -289,7 +289,7 @@ def cmd_demo(args) -> int:
 
     with atomic_write(out / "forecast.csv") as fh:
         fc.to_csv(fh, index=False)
-    cols = ["model", "benchmark", "truth", "median", "lower_90", "upper_90", "point", "p_overestimate"]
+    cols = ["model", "benchmark", "truth", "median", "lower_90", "upper_90", "point", "p_overestimate", "main_source"]
     with pd.option_context("display.width", 160, "display.max_rows", 500):
         print(fc[cols].round(3).to_string(index=False))
     inside = ((fc.truth >= fc.lower_90) & (fc.truth <= fc.upper_90))[fc.truth.notna()]

@@ -149,7 +149,7 @@ class SlothBayes:
         return json.loads(self.idata_.attrs.get("sloth_bayes_fit_info", "{}"))
 
     # -- forecasting -----------------------------------------------------------------------
-    def predictive_draws(self, queries: pd.DataFrame, *, seed: int = 0):
+    def predictive_draws(self, queries: pd.DataFrame, *, seed: int = 0, sources: bool = False):
         """Posterior predictive draws (xarray Dataset: ``y``, ``mu`` ... with dims sample,
         model, benchmark), plus the reference point forecast ``point`` (model, benchmark)
         and its ``point_basis`` (model) when the fit holds a point law. Queries whose family
@@ -159,7 +159,7 @@ class SlothBayes:
         check_queries_against(validate_queries(queries), training_ranges(self.idata_))
         if isinstance(seed, (int, np.integer)):
             seed = check_seed(seed)
-        draws = predictive_draws(self.idata_, queries, seed=seed)
+        draws = predictive_draws(self.idata_, queries, seed=seed, sources=sources)
         law = self.point_law_
         if law is None:
             warnings.warn("this fit stores no reference point law: `point` and `p_overestimate` "
@@ -169,7 +169,7 @@ class SlothBayes:
         point, basis = point_forecast(law, queries, benches)
         return draws.assign(point=(("model", "benchmark"), point), point_basis=(("model",), basis.astype(str)))
 
-    def forecast(self, queries: pd.DataFrame, *, seed: int = 0, reference=None) -> pd.DataFrame:
+    def forecast(self, queries: pd.DataFrame, *, seed: int = 0, reference=None, sources: bool = True) -> pd.DataFrame:
         """Forecast table: one row per query model x benchmark with ``mean``, ``median``,
         central 50%/90% intervals, ``mean_noiseless``, ``point`` (the classic point skills
         law fitted on the same table) and ``p_overestimate`` = P(truth < point), then
@@ -180,8 +180,13 @@ class SlothBayes:
         ``reference``: a forecast to judge -- a number, the name of a column of ``queries``
         (one value per model), or ``{benchmark: number or column}`` -- adds ``reference`` and
         ``p_below_reference`` = P(truth < reference) (e.g. a vendor's claimed score).
+
+        ``sources``: why each forecast is uncertain: ``share_efficiency``,
+        ``share_deviation`` (the extrapolation's distance), ``share_instruct``, ``share_shared_law``,
+        ``share_noise`` (shares of the predictive variance) and ``main_source`` (the largest;
+        ``population`` for a new family's efficiency).
         """
-        return summarise(self.predictive_draws(queries, seed=seed), queries, reference=reference)
+        return summarise(self.predictive_draws(queries, seed=seed, sources=sources), queries, reference=reference)
 
     def prob_above(self, queries: pd.DataFrame, threshold, *, seed: int = 0) -> pd.DataFrame:
         """P(score > threshold) per query x benchmark (``model, benchmark, threshold,
@@ -189,7 +194,7 @@ class SlothBayes:
 
         >>> model.prob_above(queries, {"MMLU": 0.80})       # doctest: +SKIP
         """
-        return _prob_above(self.predictive_draws(queries, seed=seed), threshold, queries)
+        return _prob_above(self.predictive_draws(queries, seed=seed, sources=False), threshold, queries)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, path) -> Path:

@@ -24,6 +24,7 @@ from .predictive import (
     flat_draws,
     model_draws,
     query_data,
+    variance_shares,
 )
 
 __all__ = [
@@ -51,16 +52,18 @@ FORECAST_COLUMNS = (
     "point",
     "p_overestimate",
 )
-def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
+def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0, sources: bool = False) -> xr.Dataset:
     """Draws of the score (``y``), of its noiseless mean (``mu``) and of the noise sd around
     it (``sd``) for each query and benchmark, and each query's ``kind``, as an xarray
-    Dataset with dims (sample, model, benchmark). ``seed`` fixes the draws of
+    Dataset with dims (sample, model, benchmark). With ``sources``, ``share_<source>``
+    (model, benchmark): the share of the predictive variance from each source of
+    uncertainty (:func:`~sloth_bayes.predictive.variance_shares`). ``seed`` fixes the draws of
     what the fit never saw and of the noise."""
     q = validate_queries(queries)
     enc = encoding_of(idata)
     data, extra, kinds = query_data(idata, q)
     shape = (len(q), len(enc.benchmarks))
-    draws = model_draws(idata, data, seed=seed, extra=extra)
+    draws = model_draws(idata, data, seed=seed, extra=extra, sources=sources)
     y, mu, sd = (draws[v].reshape((-1,) + shape) for v in ("y", "mu", "sd"))
     coords = {"model": q[MODEL].astype(str).to_numpy(), "benchmark": enc.benchmarks}
     new = [m for m, kd in zip(coords["model"], kinds) if kd == KIND_NEW_FAMILY]
@@ -72,11 +75,15 @@ def predictive_draws(idata, queries: pd.DataFrame, seed: int = 0) -> xr.Dataset:
             stacklevel=2,
         )
     dims = ("sample", "model", "benchmark")
-    return xr.Dataset(
+    out = xr.Dataset(
         {"y": (dims, y), "mu": (dims, mu), "sd": (dims, sd),
          "kind": (("model",), np.asarray(kinds))},
         coords=coords,
     )
+    if sources:
+        for name, share in variance_shares(draws).items():
+            out[f"share_{name.replace(' ', '_')}"] = (dims[1:], share.reshape(shape))
+    return out
 
 
 def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None, *, reference=None) -> pd.DataFrame:
@@ -120,6 +127,15 @@ def summarise(draws: xr.Dataset, queries: pd.DataFrame | None = None, *, referen
     )
     if "point_basis" in draws:
         out["point_basis"] = draws["point_basis"].to_numpy()[qi]
+    shares = [v for v in draws.data_vars if str(v).startswith("share_")]
+    if shares:
+        values = np.stack([draws[v].to_numpy()[qi, ji] for v in shares], axis=1)
+        names = np.array([str(v)[len("share_"):].replace("_", " ") for v in shares], dtype=object)
+        main = names[values.argmax(axis=1)]
+        main[(main == "efficiency") & (out["family_kind"].to_numpy() == KIND_NEW_FAMILY)] = "population"
+        out["main_source"] = main
+        for j, v in enumerate(shares):
+            out[str(v)] = values[:, j]
     if reference is not None:
         ref = resolve_reference(reference, queries, [str(m) for m in models], [str(b) for b in benches])
         out["reference"] = ref[qi, ji]

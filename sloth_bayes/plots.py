@@ -40,6 +40,7 @@ __all__ = [
     "family_forest",
     "fan_chart",
     "forecast_panel",
+    "uncertainty_sources",
     "instruct_shift_plot",
     "llm_skills",
     "loadings_heatmap",
@@ -258,6 +259,30 @@ def fan_chart(
     ax.set_ylabel(f"{benchmark} score")
     ax.set_title(f"{benchmark}: {', '.join(families)}")
     ax.legend(fontsize="small", loc="best")
+    return ax
+
+
+def uncertainty_sources(forecast: pd.DataFrame, *, benchmark: str | None = None, ax=None):
+    """Why each forecast is uncertain: the share of its predictive variance from each source
+    (the ``share_*`` columns of ``SlothBayes.forecast``), one stacked bar per model, averaged
+    over benchmarks or for one ``benchmark``. Returns the Axes."""
+    shares = [c for c in forecast.columns if str(c).startswith("share_")]
+    if not shares:
+        raise ValueError("the forecast has no share_* columns: forecast with sources=True")
+    df = forecast if benchmark is None else forecast[forecast["benchmark"] == benchmark]
+    if df.empty:
+        raise ValueError(f"no forecast for benchmark {benchmark!r}")
+    table = df.groupby("model", sort=False)[shares].mean()
+    ax = _ax(ax, figsize=(6.4, 0.35 * len(table) + 1.4))
+    left = np.zeros(len(table))
+    for i, col in enumerate(shares):
+        ax.barh(table.index, table[col], left=left, color=f"C{i}", label=col[len("share_"):].replace("_", " "))
+        left += table[col].to_numpy()
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the predictive variance")
+    ax.set_title("why each forecast is uncertain" + ("" if benchmark is None else f" ({benchmark})"))
+    ax.legend(fontsize="small", ncols=min(len(shares), 3), loc="upper center", bbox_to_anchor=(0.5, -0.25))
     return ax
 
 

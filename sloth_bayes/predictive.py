@@ -39,6 +39,15 @@ KIND_OBSERVED, KIND_NEW_SUB, KIND_NEW_FAMILY = "observed family", "new sub-famil
 _NOT_SUBSTITUTED = ("tokens_latent", "tokens_shared", "skills", "y")
 #: Draws evaluated at once (bounds the memory of large forecasts).
 _BATCH = 500
+#: Sources of a forecast's uncertainty: the posterior variables that carry each one (fixed
+#: at their posterior mean to remove it) and the sites of groups the fit never saw (fixed at
+#: their prior's centre). A new family's efficiency is reported as ``population``.
+SOURCES = {
+    "efficiency": (("alpha", "alpha_coarse", "family_profile"), ("z_coarse_new", "z_sub_new", "z_family_bench_new")),
+    "deviation": (("z_slope", "tau_slope"), ("z_slope_new",)),
+    "instruct": (("instruct_shift", "instruct_bench"), ()),
+    "shared law": (("slopes", "loadings", "difficulty", "link_power", "floor_lift"), ()),
+}
 
 
 def encoding_of(idata) -> Encoding:
@@ -186,12 +195,16 @@ def query_data(idata, queries: pd.DataFrame) -> tuple[ModelData, dict, list[str]
     return data, ({} if shared is None else {"tokens_shared": shared}), kinds
 
 
-def model_draws(idata, data: ModelData, seed=0, extra: dict | None = None) -> dict[str, np.ndarray]:
+def model_draws(idata, data: ModelData, seed=0, extra: dict | None = None,
+                sources: bool = False) -> dict[str, np.ndarray]:
     """Run the model on ``data`` once per posterior draw: returns ``y`` (a replicated score
     per cell), ``mu`` and ``sd`` (the mean and noise sd of the model's own likelihood of that
     cell) and ``skills`` (per row), each with a leading sample axis. ``extra``: more values to
     substitute, (S, ...) each (e.g. :func:`query_data`'s token counts). ``seed`` fixes what
-    the draws of the fit do not (new groups, observation noise)."""
+    the draws of the fit do not (new groups, observation noise).
+
+    ``sources``: also ``mu`` with each of :data:`SOURCES` removed (``mu_without_<source>``),
+    the same draws and keys otherwise, for :func:`variance_shares`."""
     import jax
     from numpyro import handlers
 
@@ -203,13 +216,38 @@ def model_draws(idata, data: ModelData, seed=0, extra: dict | None = None) -> di
     params |= {k: np.asarray(v, np.float32) for k, v in (extra or {}).items()}
     n_s = next(iter(params.values())).shape[0]
 
+    means = {k: np.mean(v, axis=0) for k, v in params.items()}
+
+    def run(p, key, centred=()):
+        def centre(msg):  # groups the fit never saw, at their prior's centre
+            return msg["fn"].mean if msg["type"] == "sample" and msg["name"] in centred else None
+
+        model = handlers.substitute(handlers.substitute(skills_model, data=p), substitute_fn=centre)
+        return handlers.trace(handlers.seed(model, key)).get_trace(data, config)
+
     def one(args):
         p, key = args
-        model = handlers.seed(handlers.substitute(skills_model, data=p), key)
-        tr = handlers.trace(model).get_trace(data, config)
+        tr = run(p, key)
         site = tr["y"]
-        return {"y": site["value"], "mu": site["fn"].loc, "sd": site["fn"].scale, "skills": tr["skills"]["value"]}
+        out = {"y": site["value"], "mu": site["fn"].loc, "sd": site["fn"].scale, "skills": tr["skills"]["value"]}
+        if sources:
+            for name, (fitted, new) in SOURCES.items():
+                fixed = {**p, **{k: means[k] for k in fitted if k in p}}
+                out[f"mu_without_{name}"] = run(fixed, key, new)["y"]["fn"].loc
+        return out
 
     keys = jax.random.split(to_key(seed), n_s)
     out = jax.jit(lambda p, k: jax.lax.map(one, (p, k), batch_size=_BATCH))(params, keys)
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def variance_shares(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Share of each cell's predictive variance from each source (:data:`SOURCES` and the
+    observation ``noise``), from :func:`model_draws` run with ``sources=True``: a source's
+    variance is how much the variance of the noiseless mean falls when it is removed (the
+    same draws otherwise), the noise's the mean noise variance; shares sum to one (the
+    sources' interactions are left out)."""
+    parts = {name: np.maximum(draws["mu"].var(0) - draws[f"mu_without_{name}"].var(0), 0.0) for name in SOURCES}
+    parts["noise"] = np.mean(draws["sd"] ** 2, axis=0)
+    total = np.maximum(sum(parts.values()), 1e-30)
+    return {name: v / total for name, v in parts.items()}

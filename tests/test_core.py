@@ -504,3 +504,47 @@ def test_a_new_family_draws_its_efficiency_from_the_models_population(sim_fit, s
         mu = sim_fit.predictive_draws(pd.concat([fitted, alien], ignore_index=True), seed=0)["mu"]
     spread = mu.std("sample").mean("benchmark").to_numpy()
     assert spread[1] > 2 * spread[0], spread
+
+
+def test_variance_shares_are_known_for_independent_sources():
+    """Known answer: the mean is A + B with independent A (efficiency, variance 4) and B
+    (deviation, variance 1) plus noise of variance 1: removing A leaves B, removing B
+    leaves A; the shares are 4/6, 1/6 and 1/6, the other sources 0."""
+    from sloth_bayes.predictive import SOURCES, variance_shares
+
+    rng = np.random.default_rng(0)
+    a, b = 2.0 * rng.standard_normal((200_000, 3)), rng.standard_normal((200_000, 3))
+    draws = {"mu": a + b, "sd": np.ones_like(a)}
+    draws |= {f"mu_without_{name}": a + b for name in SOURCES}
+    draws["mu_without_efficiency"] = b
+    draws["mu_without_deviation"] = a
+    shares = variance_shares(draws)
+    np.testing.assert_allclose(shares["efficiency"], 4 / 6, atol=0.01)
+    np.testing.assert_allclose(shares["deviation"], 1 / 6, atol=0.01)
+    np.testing.assert_allclose(shares["noise"], 1 / 6, atol=0.01)
+    np.testing.assert_allclose(sum(shares.values()), 1.0)
+    assert np.all(shares["instruct"] == 0)
+
+
+def test_forecasts_say_which_source_makes_them_uncertain(sim_fit, simulated):
+    """An LLM of the fit is uncertain mostly through the observation noise; a family never
+    seen mostly through the population of families; shares sum to one; the plot draws them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sloth_bayes import plots
+
+    table, _ = simulated
+    known = table.iloc[[0]]
+    queries = pd.concat([known, known.assign(Model="x-1", Family="x", Family2="x")], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = sim_fit.forecast(queries, seed=0)
+    shares = [c for c in fc.columns if c.startswith("share_")]
+    assert set(shares) == {"share_efficiency", "share_deviation", "share_instruct", "share_shared_law", "share_noise"}
+    np.testing.assert_allclose(fc[shares].sum(axis=1), 1.0, rtol=1e-6)
+    main = fc.groupby("model")["main_source"].agg(lambda s: s.value_counts().idxmax())
+    assert main[known["Model"].iloc[0]] == "noise"
+    assert main["x-1"] == "population"
+    ax = plots.uncertainty_sources(fc)
+    assert len(ax.patches) == 2 * len(shares)
