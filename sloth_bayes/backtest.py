@@ -557,7 +557,7 @@ def _run_job(job: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     t_fit = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # zero-shot: new families are the point
-        draws = model.predictive_draws(test, seed=seed, sources=False)
+        draws = model.predictive_draws(test, seed=seed)
     fc = summarise(draws, test)
     y = draws["y"].to_numpy()  # (S, Q, J)
     models = [str(m) for m in draws["model"].to_numpy()]
