@@ -47,6 +47,7 @@ PLUGINS: dict[str, dict[str, str]] = {
     },
     "backtest": {
         "backtest": "score forecasts of held-out families (leave-one-family-out protocols)",
+        "guidance": "over-/under-estimation evidence of backtest folders (tables and figure)",
     },
     "sbc": {
         "sbc": "simulation-based calibration: ranks of true parameters among posterior draws",
@@ -70,6 +71,7 @@ PATHS: dict[str, tuple[dict[str, tuple[str, str]], str | None, bool, tuple[str, 
         {"data": ("DATA", "table")}, "out", True,
         ("cells.csv", "summary.csv", "fits.csv", "reference.csv", "summary.md"),
     ),
+    "guidance": ({"folders": ("FOLDERS", "folder")}, "out", False, ()),
     "sbc": ({"template": ("--template", "table")}, "out", True, ("sbc_*.csv", "sbc_settings.json", "sbc_ranks.png")),
     "report": (
         {"fit": ("FIT", "fit file"), "forecast": ("--forecast", "forecast table"), "backtest": ("--backtest", "folder")},
