@@ -163,7 +163,9 @@ def test_fetch_offline(monkeypatch, tmp_path):
     monkeypatch.setattr(datasets, "_downloader", lambda url, timeout: offline)
     with pytest.raises(FetchError) as info:
         fetch_leaderboard()
-    assert isinstance(info.value, RuntimeError)
+    from sloth_bayes.errors import InputError
+
+    assert isinstance(info.value, InputError)  # the command line's exit 2, with the fix
     assert DATA_ENV in str(info.value) and "no network" in str(info.value)
     assert not (tmp_path / "cache" / PUBLISHED_FILE).exists()
     assert leftovers(tmp_path / "cache") == []

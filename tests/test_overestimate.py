@@ -177,7 +177,7 @@ def test_point_is_the_point_skills_law_fitted_on_the_same_table(placeholder_fit,
     import sloth_bayes.estimator as est
 
     model, table = placeholder_fit
-    monkeypatch.setattr(est, "predictive_draws", lambda idata, q, seed=0: _patched_draws(model, q, seed))
+    monkeypatch.setattr(est, "predictive_draws", lambda idata, q, seed=0, **kw: _patched_draws(model, q, seed))
     q = _new_queries(table)
     fc = model.forecast(q)
     law = PointSkillsLaw(n_skills=2, seed=5).fit(table, BENCH)  # the model's K, the fit's seed
@@ -203,7 +203,7 @@ def test_save_load_keeps_point(placeholder_fit, tmp_path, monkeypatch):
     model, table = placeholder_fit
     path = model.save(tmp_path / "fit.nc")
     back = SlothBayes.load(path)
-    monkeypatch.setattr(est, "predictive_draws", lambda idata, q, seed=0: _patched_draws(model, q, seed))
+    monkeypatch.setattr(est, "predictive_draws", lambda idata, q, seed=0, **kw: _patched_draws(model, q, seed))
     q = _new_queries(table)
     a, b = model.forecast(q), back.forecast(q)
     pd.testing.assert_frame_equal(a, b)
@@ -222,7 +222,7 @@ def test_a_fit_without_point_law_warns_and_gives_nan(placeholder_fit, monkeypatc
     bare = copy.copy(model)
     bare.idata_ = model.idata_.copy(deep=True)
     del bare.idata_.attrs["sloth_bayes_point"]
-    monkeypatch.setattr(est, "predictive_draws", lambda idata, q, seed=0: _patched_draws(model, q, seed))
+    monkeypatch.setattr(est, "predictive_draws", lambda idata, q, seed=0, **kw: _patched_draws(model, q, seed))
     with pytest.warns(UserWarning, match="no reference point law"):
         fc = bare.forecast(_new_queries(table))
     assert fc["point"].isna().all() and fc["p_overestimate"].isna().all()
