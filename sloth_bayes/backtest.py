@@ -936,34 +936,32 @@ def _figures(result: BacktestResult, out_dir: Path) -> list[Path]:
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for set_name, cells in result.cells.groupby("set", sort=False):
-        for name in names:
-            fig, ax = plt.subplots(figsize=(6, 4.5))
-            try:
-                getattr(plots, name)(cells, ax=ax)
-                ax.set_title(f"{ax.get_title()} ({set_name})".strip())
-                path = fig_dir / f"{set_name}_{name}.png"
-                with atomic_path(path) as tmp:
-                    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-                written.append(path)
-            except Exception as exc:
-                print(f"[backtest] figure {name} ({set_name}) failed: {exc}", file=sys.stderr)
-            finally:
-                plt.close(fig)
-    if _has_signal(result.cells):
-        from .overestimate import reliability_diagram
 
-        fig, ax = plt.subplots(figsize=(6, 6))
+    def save(draw, label: str, path: Path, figsize=(6, 4.5)) -> None:
+        """Draw one figure with ``draw(ax)`` and write it; a failing figure is skipped."""
+        fig, ax = plt.subplots(figsize=figsize)
         try:
-            reliability_diagram(result.cells, ax=ax, by="set")
-            path = fig_dir / "reliability.png"
+            draw(ax)
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
             written.append(path)
         except Exception as exc:
-            print(f"[backtest] figure reliability failed: {exc}", file=sys.stderr)
+            print(f"[backtest] figure {label} failed: {exc}", file=sys.stderr)
         finally:
             plt.close(fig)
+
+    for set_name, cells in result.cells.groupby("set", sort=False):
+        for name in names:
+            def draw(ax, name=name, cells=cells, set_name=set_name):
+                getattr(plots, name)(cells, ax=ax)
+                ax.set_title(f"{ax.get_title()} ({set_name})".strip())
+
+            save(draw, f"{name} ({set_name})", fig_dir / f"{set_name}_{name}.png")
+    if _has_signal(result.cells):
+        from .overestimate import reliability_diagram
+
+        save(lambda ax: reliability_diagram(result.cells, ax=ax, by="set"), "reliability",
+             fig_dir / "reliability.png", figsize=(6, 6))
     return written
 
 

@@ -272,6 +272,15 @@ def _direction(c: pd.DataFrame) -> dict:
     return out
 
 
+def _protocol_blocks(cells: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
+    """The scored cells (a finite truth) per protocol, plus ``pooled`` when there are several."""
+    c = cells[np.isfinite(pd.to_numeric(cells["truth"], errors="coerce").to_numpy(float))]
+    blocks = list(_by_protocol(c)) or [(None, c)]
+    if len(blocks) > 1:
+        blocks.append(("pooled", c))
+    return blocks
+
+
 def _by_protocol(cells: pd.DataFrame):
     if "protocol" in cells and cells["protocol"].nunique() > 0:
         yield from cells.groupby("protocol", sort=False)
@@ -299,10 +308,7 @@ def guidance_table(cells: pd.DataFrame, scenarios: Sequence[str] | None = None) 
     ``over_rate_median`` near 0.5 in every row.
     """
     scenarios = list(scenarios or GUIDANCE_SCENARIOS)
-    c = cells[np.isfinite(pd.to_numeric(cells["truth"], errors="coerce").to_numpy(float))]
-    blocks = list(_by_protocol(c)) or [(None, c)]
-    if len(blocks) > 1:
-        blocks.append(("pooled", c))
+    blocks = _protocol_blocks(cells)
     rows = []
     for proto, block in blocks:
         head = {} if proto is None else {"protocol": proto}
@@ -328,10 +334,7 @@ def signal_scores(cells: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
     over ``bins`` equal-width bins, :func:`~sloth_bayes.metrics.reliability`) and
     ``over_rate_median`` (the median above the truth: 0.5 when not lopsided).
     """
-    c = cells[np.isfinite(pd.to_numeric(cells["truth"], errors="coerce").to_numpy(float))]
-    blocks = list(_by_protocol(c)) or [(None, c)]
-    if len(blocks) > 1:
-        blocks.append(("pooled", c))
+    blocks = _protocol_blocks(cells)
     rows = []
     for proto, block in blocks:
         sets = [("all sets", block)]

@@ -256,7 +256,7 @@ def test_skill_correlation():
 
 
 # --- LOO-PIT: the simulated fit's own noise model is calibrated by construction --------------
-@pytest.mark.slow  # the shared quick fit sits at the 50% bound (0.58-0.59 of cells); see the notes
+@pytest.mark.slow  # the shared quick fit puts 0.58-0.59 of its cells in the central 50%: at the bound
 def test_loo_pit_is_uniform_on_the_models_own_data(sim_fit):
     idata = sim_fit.idata_
     table = loo_pit(idata, seed=0)
