@@ -28,10 +28,11 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("accuracy", "zero_shot", "families", "demo", "convergence", "speed")
+SECTIONS = ("accuracy", "zero_shot", "future", "families", "demo", "convergence", "speed")
 TITLES = {
     "accuracy": "Accuracy and calibration: one observed model per held-out family (lofo-1)",
     "zero_shot": "Held-out families with no observed model (zero-shot)",
+    "future": "Newer families, and when a forecast runs too high or too low",
     "families": "Every family held out in turn",
     "demo": "The main command: qwen1.5 from its smallest model",
     "convergence": "Convergence of the default fit",
@@ -184,6 +185,48 @@ def measure_accuracy(cfg: dict, work: Path, protocol: str = "lofo-1") -> dict:
                       f"{0.9 * PAPER_MAE[s][1] + 1e-9:.2f}"] for s in sets],
         })
     return {"commands": commands, "tables": tables, "notes": notes, "runs": runs}
+
+
+def measure_future(cfg: dict, work: Path, seed: int = 0) -> dict:
+    """The ``future`` protocol (sub-families first released from 2024-01, seen through their
+    smallest model): accuracy, how well ``p_overestimate`` tells the classic point forecast's
+    direction, and the over-estimation guidance by extrapolation distance."""
+    import pandas as pd
+
+    shown, summary, sec = _backtest("future", list(SETS), seed, cfg, work, baselines=False)
+    out = work / f"backtest_future_s{seed}"
+    signal = pd.read_csv(out / "signal.csv")
+    guidance = pd.read_csv(out / "guidance.csv")
+    rows = [_row(summary, s, seed, with_baselines=False) for s in SETS]
+    sig_rows = [[r["set"], int(r["n"]), _fmt(r["over_rate_point"], 3), _fmt(r["p_over_mean"], 3),
+                 _fmt(r["auc"], 3), _fmt(r["brier"], 3), _fmt(r["ece"], 3), _fmt(r["over_rate_median"], 3)]
+                for _, r in signal.iterrows()]
+    dist = guidance[guidance["scenario"] == "distance"]
+    dist_rows = [[r["key"], int(r["n"]), _fmt(r.get("over_rate_point"), 3), _fmt(r.get("bias_point_points")),
+                  _fmt(r.get("over_rate_median"), 3), _fmt(r.get("bias_median_points"))] for _, r in dist.iterrows()]
+    guide = "sloth-bayes guidance " + out.name + "/ --out guidance.md --figure reliability.png"
+    return {
+        "commands": [shown, guide],
+        "tables": [
+            {"caption": "Accuracy on the newer families (pooled over scored cells; score points)",
+             "columns": ["seed", "set", "cells", "MAE", "MAE (group mean)", "50% coverage", "90% coverage",
+                         "90% width", "CRPS", "lowest benchmark at 90%", "median above truth"],
+             "rows": rows},
+            {"caption": "Does p_overestimate = P(truth < point) tell whether the classic point forecast is "
+                        "too high? (AUC, Brier, ECE over 10 equal-width bins)",
+             "columns": ["set", "cells", "point above truth", "mean p_overestimate", "AUC", "Brier", "ECE",
+                         "median above truth"],
+             "rows": sig_rows},
+            {"caption": "Over-estimation by extrapolation distance (decades of size beyond the family's "
+                        "largest observed model), all sets pooled",
+             "columns": ["distance", "cells", "point above truth", "point signed error", "median above truth",
+                         "median signed error"],
+             "rows": dist_rows},
+        ],
+        "notes": ["`sloth-bayes guidance` writes the full table (by benchmark, observed models, base vs "
+                  "instruct, family kind, release year) and the reliability diagram."],
+        "runs": [{"seed": seed, "seconds": round(sec, 1), "command": shown}],
+    }
 
 
 def measure_families(cfg: dict, work: Path, seed: int = 0) -> dict:
@@ -435,6 +478,7 @@ def main(argv=None) -> int:
     steps = {
         "accuracy": lambda: measure_accuracy(cfg, work, "lofo-1"),
         "zero_shot": lambda: measure_accuracy(cfg, work, "zero-shot"),
+        "future": lambda: measure_future(cfg, work),
         "families": lambda: measure_families(cfg, work),
         "demo": lambda: measure_demo(cfg, work),
         "convergence": lambda: measure_convergence(cfg, work),
