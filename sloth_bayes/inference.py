@@ -79,40 +79,25 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """NUTS settings. ``chain_method``: ``parallel`` (one CPU/GPU device per chain; needs
+    """NUTS settings (what ``SlothBayes.fit`` runs; ``docs/model.md`` section 7 says why each
+    part is there, ``docs/validation.md`` what it achieves).
+
+    ``chain_method``: ``parallel`` (one CPU/GPU device per chain; needs
     ``numpyro.set_host_device_count`` before JAX starts, else NumPyro falls back to
-    sequential), ``sequential`` or ``vectorized`` (all chains in one kernel).
-    ``pooled_warmup``: one mass matrix from all chains' warm-up draws for the rest of the
-    warm-up (after ``pool_after`` of it) and the sampling (:func:`sample_nuts`); backtest
-    and SBC folds (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore
-    it, and ``svi_mass``, ``warmup_tree_depth`` and ``pool_after`` too.
-    ``adaptive_centring`` (with the pooled warm-up): from the pooling point of the warm-up the
-    family offsets are sampled partially centred (:func:`~sloth_bayes.model.pinned_offsets`),
-    each with the centredness its first part's draws show (:func:`~sloth_bayes.model.centredness`):
-    the same posterior, in coordinates where the offsets the data pin are not a curved ridge
-    with their spread. Full table, 4 x 1000, seeds 0-6 (stop 36): max R-hat 1.008-1.012 ->
-    1.006-1.011, min bulk ESS 470-663 -> 597-1166, 102-120 -> 95-105 s (trees of 255 -> 127
-    leapfrog steps); with the sub-family offsets pinned too (stop 37), seeds 0-8: 1.0065-1.0091,
-    ESS 722-1005, 93-106 s.
-    ``svi_mass``: the warm-up starts from the SVI fit's mean-field variances as its inverse mass
-    matrix (diagonal) instead of the identity. ``warmup_tree_depth``: NUTS's tree depth limit
-    during the warm-up (``None``: ``max_tree_depth``). Why both: the per-chain part of the
-    warm-up (then its first half) cost half the fit. Started from the identity, its trees took
-    600-800 leapfrog steps for 150 iterations and ~250 until its end, against 127 while
-    sampling; the first half took 51 s of a 110 s fit (stop 41, full table, seed 0). From the
-    SVI variances, trees capped at 255 steps, it takes 25 s. The cap alone, from the identity,
-    adapts badly (trees of 255 steps while sampling, R-hat 1.017); a cap of 127 also (min bulk
-    ESS 193).
-    ``pool_after``: the share of the warm-up each chain adapts alone before the mass matrix is
-    pooled from the second half of those draws (0.5 before stop 41). At 0.7 the pooled dense
-    block of the ~120 global parameters (unconstrained) is estimated from 1,400 draws instead of
-    1,000, and the remaining 300 iterations adapt the step size. Full table, 4 x 1000, seeds
-    0-11 (stop 41, 2-core Intel Xeon, with ``svi_mass`` and ``warmup_tree_depth=8``): at 0.5 max
-    R-hat above 1.01 at 2 of 12 seeds (1.0162: ``instruct_shift[skill_4]``, bulk ESS 483;
-    1.0102), at 0.7 at none (1.0059-1.0100, min bulk ESS 550-1058), 77-86 s; stop 40's default
-    on that machine: 2 of 12 (1.0112, 1.0108), 103-135 s. Seeds 12-23: 1.0057-1.0099. The main
-    job's 153-LLM table, seeds 0-5: one above 1.01 (seed 4, ``difficulty[GPQA]`` 1.0149).
-    (``reports/stop41/convergence.md``.)"""
+    sequential), ``sequential`` or ``vectorized``. ``svi_restarts`` x ``svi_steps``: the
+    mean-field SVI fits whose best starts the chains (``init_jitter``: how far apart).
+    ``svi_mass``: the warm-up starts from the SVI variances as its inverse mass matrix instead
+    of the identity; ``warmup_tree_depth`` caps the trees during the warm-up only (both halve
+    the warm-up's cost). ``pooled_warmup``: after ``pool_after`` of the warm-up, one mass
+    matrix is estimated from every chain's draws (:func:`pooled_inverse_mass`; one chain alone
+    can under-estimate the variance of a weakly identified direction and crawl along it).
+    ``adaptive_centring`` (with the pooled warm-up): the family offsets are then sampled
+    partially centred, each with the centredness the first part's draws show
+    (:func:`~sloth_bayes.model.pinned_offsets`): the same posterior in coordinates without the
+    curved ridge between a pinned offset and its spread. ``dense_globals``: one dense mass
+    block for the population-level sites. Backtest and SBC folds
+    (:class:`~sloth_bayes.sbc.CompiledFitter`) run their chains apart and ignore the pooled
+    warm-up, the centring, ``svi_mass``, ``warmup_tree_depth`` and ``pool_after``."""
 
     chains: int = 4
     warmup: int = 1000
@@ -261,7 +246,7 @@ class FlatSites:
     Why: NumPyro's NUTS maps every tree-building and mass-matrix operation over the leaves of
     its state, one small XLA operation per site and step. On the model's 18+ sites that
     bookkeeping cost more than the gradient (a leapfrog step 173 us, 134 us on two flat
-    vectors, the gradient alone 55 us; stop 31, ``benchmarks/step_cost.py``). The posterior
+    vectors, the gradient alone 55 us). The posterior
     is the same: the flat vectors are a fixed permutation of the sites' values.
 
     ``flatten`` / ``unflatten`` keep leading batch axes (chains, draws).
@@ -612,8 +597,7 @@ def to_datatree(mcmc: MCMC, data: ModelData, enc: Encoding, config: ModelConfig,
     Built from the run's draws by :func:`draws_to_datatree`, not by ``az.from_numpyro``: NUTS
     ran on the flat state's potential (:class:`FlatSites`), so ArviZ would need the model
     handed in, and it then runs the model once eagerly with prior draws only to find the
-    observed site: ~200 small XLA compilations (stop 32: the default fit's total fell from
-    125-130 s to 115-119 s without them)."""
+    observed site: ~200 small XLA compilations (about 10 s of a default fit)."""
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = nuts_sample_stats({k: np.asarray(v) for k, v in extra.items()})
     draws = mcmc.get_samples(group_by_chain=True)

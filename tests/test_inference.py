@@ -239,7 +239,7 @@ def test_sampler_settings_round_trip_and_old_fits_read_as_unpooled():
     assert SamplerConfig.from_dict(old).adaptive_centring is False
     old = {k: v for k, v in SamplerConfig().to_dict().items()
            if k not in ("svi_mass", "warmup_tree_depth", "pool_after")}
-    before = SamplerConfig.from_dict(old)  # saved before stop 41: identity start, no cap, halves
+    before = SamplerConfig.from_dict(old)  # saved before these options: identity start, no cap, halves
     assert (before.svi_mass, before.warmup_tree_depth, before.pool_after) == (False, None, 0.5)
 
 
