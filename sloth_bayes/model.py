@@ -13,8 +13,8 @@ In short, for LLM ``i`` of sub-family ``s`` in coarse family ``c`` and benchmark
   ``alpha_s = alpha_c + sigma_sub z_s``, ``alpha_c = sigma_coarse z_c`` (Student-t offsets),
   ``dB_c ~ N(0, tau^2)`` slope deviations pivoting on the family's models and growing like a
   square root of the distance beyond them (honest extrapolation intervals); optionally
-  (``ModelConfig.saturation``) ``x_i B`` bent to a bounded growth beyond the table's centre
-  (:func:`saturating_growth`);
+  (``ModelConfig.saturation``) bent above the population's centre to a bounded growth
+  (:func:`saturating_skills`);
 * logit ``lambda_j . theta_i + b_j + d_j instruct_i + u_cj`` (``u``: the family's own
   benchmark profile; ``d``: instruct shift no skill explains);
 * mean score ``mu = floor_j + (1 - floor_j) * sigmoid(logit) ** power``;
@@ -89,8 +89,9 @@ class ModelConfig:
         observed models to its forecasts.
     learned_floors : answer kinds (:data:`ANSWER_KINDS`) whose lower asymptote is learned
         above the chance level (IFEval's rule checks have no chance level).
-    saturation : each skill's growth from compute may saturate beyond the table's centre
-        (:func:`saturating_growth`, a per-skill rate with much prior mass at the linear law).
+    saturation : skills may saturate: above the population's centre each skill's further
+        growth is damped exponentially, at a per-skill rate whose prior has most of its mass
+        near 0, the linear law (:func:`saturating_skills`).
     priors : prior scales (:class:`Priors`).
     """
 
@@ -874,21 +875,24 @@ def deviation_skills(data: ModelData, config: ModelConfig, x, k: int):
     return deviation_term(x - pivot, dev[data.coarse], config.priors.deviation_knee, low, high)
 
 
-def saturating_growth(g, rate):
-    """The skills' growth from compute ``g = x B`` (..., K), bent beyond the table's centre
-    (``g > 0``): there each further unit of ``g`` adds ``exp(-rate * e)`` (``e`` the excess
+def saturating_skills(theta, rate):
+    """Skills ``theta`` (..., K) of the linear law, bent above the population's centre
+    (``theta > 0``; 0 is the skill of a typical family's base model at the table's mean log
+    size and log tokens): there each further logit adds ``exp(-rate * e)`` (``e`` the excess
     over the centre), so skill ``k`` rises at most ``1 / rate_k`` above it and its gain per
-    doubling of parameters or tokens decays exponentially. ``rate`` (K,) >= 0; at 0, and
-    below the centre, it is ``g`` itself (the linear law). Continuous with a continuous
+    doubling of parameters or tokens decays exponentially. A family already strong for its
+    compute (an efficient one, or a small model trained on many tokens per parameter) is
+    nearer that ceiling: its larger models gain less. ``rate`` (K,) >= 0; at 0, and below
+    the centre, the skills are ``theta`` (the linear law). Continuous with a continuous
     gain; the same on NumPy and JAX arrays."""
-    excess = jnp.maximum(g, 0.0)
+    excess = jnp.maximum(theta, 0.0)
     on = rate > 0
     safe = jnp.where(on, rate, 1.0)  # no 0 / 0 in the branch (or the gradient) not taken
-    return g - excess + jnp.where(on, -jnp.expm1(-safe * excess) / safe, excess)
+    return theta - excess + jnp.where(on, -jnp.expm1(-safe * excess) / safe, excess)
 
 
 def saturation_rates(scale, k: int):
-    """Per-skill rates (K,) of :func:`saturating_growth`, partially pooled across skills:
+    """Per-skill rates (K,) of :func:`saturating_skills`, partially pooled across skills:
     ``tau * |u_k|``, ``u_k ~ N(0, 1)`` sampled folded (the most prior mass near 0, the linear
     law), ``tau ~ Gamma(2, 2 / scale)`` shared by the skills."""
     tau = numpyro.sample("tau_saturation", spread_prior(scale))
@@ -936,12 +940,11 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
 
     # skills of every LLM
     x = covariates(data.size_z, tokens_with_latent(data))  # (N, 3)
-    growth = x @ slopes
-    if config.saturation:
-        growth = saturating_growth(growth, saturation_rates(pr.saturation_rate, k))
-    theta = alpha[data.sub] + data.instruct[:, None] * instruct_shift + growth
+    theta = alpha[data.sub] + data.instruct[:, None] * instruct_shift + x @ slopes
     if config.slope_deviations:
         theta = theta + deviation_skills(data, config, x, k)
+    if config.saturation:
+        theta = saturating_skills(theta, saturation_rates(pr.saturation_rate, k))
     numpyro.deterministic("skills", theta)
 
     # benchmarks: difficulty, noise, instruct shift beyond the skills, floors, link

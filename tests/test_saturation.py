@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sloth_bayes.model import ModelConfig, saturating_growth
+from sloth_bayes.model import ModelConfig, saturating_skills
 
 K2_SAT = ModelConfig(n_skills=2, saturation=True)
 
 
-def test_saturating_growth_is_the_linear_law_at_rate_zero_and_below_the_centre():
+def test_saturating_skills_is_the_linear_law_at_rate_zero_and_below_the_centre():
     g = np.linspace(-4.0, 6.0, 41)[:, None] * np.ones((1, 3))
     rate = np.array([0.0, 0.3, 1.2])
-    out = np.asarray(saturating_growth(g, rate))
+    out = np.asarray(saturating_skills(g, rate))
     np.testing.assert_allclose(out[:, 0], g[:, 0], rtol=1e-6)  # rate 0: the linear law
     below = g[:, 0] <= 0
     np.testing.assert_allclose(out[below], g[below], rtol=1e-6)  # below the centre: unchanged
@@ -27,10 +27,10 @@ def test_saturating_growth_is_the_linear_law_at_rate_zero_and_below_the_centre()
         assert out[:, k].max() < 1 / r
     import jax
 
-    grad = jax.vmap(jax.grad(lambda x: saturating_growth(x, 0.3)))(np.array([-1.0, 0.0, 2.0], np.float32))
+    grad = jax.vmap(jax.grad(lambda x: saturating_skills(x, 0.3)))(np.array([-1.0, 0.0, 2.0], np.float32))
     np.testing.assert_allclose(grad, [1.0, 1.0, np.exp(-0.6)], rtol=1e-5)
     # no NaN in the gradient at rate 0 (the branch not taken divides by the rate)
-    g_rate = jax.grad(lambda r: saturating_growth(np.float32(2.0), r))(np.float32(0.0))
+    g_rate = jax.grad(lambda r: saturating_skills(np.float32(2.0), r))(np.float32(0.0))
     assert np.isfinite(g_rate)
 
 
