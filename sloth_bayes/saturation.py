@@ -35,8 +35,9 @@ __all__ = ["SizePath", "gains", "plot_saturation", "saturation", "size_path"]
 #: Half-width of the finite differences (doublings): gains are (f(2^h x) - f(2^-h x)) / 2h.
 HALF_STEP = 0.125
 #: Status of a target in :func:`saturation`.
-SATURATED, NOT_SATURATED, CANNOT_TELL = (
-    "saturates within the range", "not saturated within the range", "cannot tell")
+SATURATED, NOT_SATURATED, CANNOT_TELL, NEVER_ABOVE = (
+    "saturates within the range", "not saturated within the range", "cannot tell",
+    "below the threshold throughout the range")
 #: New-family sites set to 0 on the population's path (its centre: a typical family).
 _NEW_FAMILY_SITES = ("z_coarse_new", "z_sub_new", "z_slope_new", "z_family_bench_new")
 _POPULATION = "population"
@@ -315,8 +316,10 @@ def saturation(
     central ``prob`` interval, ``inf`` where it runs past the range), ``p_saturated`` (the
     share of draws that saturate within the range), ``status`` (:data:`SATURATED` when the
     whole interval is inside the range, :data:`NOT_SATURATED` when not even its lower end
-    is, :data:`CANNOT_TELL` otherwise), the gain per doubling of parameters at the first and
-    the last size (posterior medians), ``size_low``, ``size_high`` and ``path``.
+    is, :data:`NEVER_ABOVE` when the gain is below the threshold from the smallest size on
+    (a benchmark at its floor all along), :data:`CANNOT_TELL` otherwise), the gain per
+    doubling of parameters at the first and the last size (posterior medians),
+    ``size_low``, ``size_high`` and ``path``.
     """
     path = _as_path(fit_or_path, path_kw)
     rows = []
@@ -326,7 +329,8 @@ def saturation(
         lo, med, hi = _quantiles(sat, prob)
         start, end = np.median(g_params[:, 0], 0), np.median(g_params[:, -1], 0)
         for t, name in enumerate(names):
-            status = SATURATED if np.isfinite(hi[t]) else NOT_SATURATED if not np.isfinite(lo[t]) else CANNOT_TELL
+            status = (NEVER_ABOVE if hi[t] <= path.sizes[0] else SATURATED if np.isfinite(hi[t])
+                      else NOT_SATURATED if not np.isfinite(lo[t]) else CANNOT_TELL)
             rows.append({"kind": kind, "name": name, "threshold": thr, "saturation_size": med[t],
                          "lower": lo[t], "upper": hi[t], "p_saturated": float(np.isfinite(sat[:, t]).mean()),
                          "status": status, "gain_at_start": start[t], "gain_at_end": end[t],

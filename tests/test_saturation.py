@@ -109,7 +109,7 @@ def known_path(known):
 
 
 def test_saturation_recovers_a_known_saturation_size(known, known_path):
-    from sloth_bayes.saturation import CANNOT_TELL, NOT_SATURATED, SATURATED, saturation
+    from sloth_bayes.saturation import CANNOT_TELL, NEVER_ABOVE, NOT_SATURATED, SATURATED, saturation
 
     fit, enc = known
     tokens, thr = PATH["tokens"], 0.15
@@ -127,7 +127,12 @@ def test_saturation_recovers_a_known_saturation_size(known, known_path):
     assert short.set_index(["kind", "name"]).loc[("skill", "skill_1"), "status"] == NOT_SATURATED
     # benchmarks: one row each, statuses from the same three
     bench = table.loc["benchmark"]
-    assert len(bench) == len(enc.benchmarks) and set(bench["status"]) <= {SATURATED, NOT_SATURATED, CANNOT_TELL}
+    assert len(bench) == len(enc.benchmarks)
+    assert set(bench["status"]) <= {SATURATED, NOT_SATURATED, CANNOT_TELL, NEVER_ABOVE}
+    # a threshold above every gain: below it throughout
+    high = saturation(known_path, skill_threshold=10.0).set_index(["kind", "name"])
+    assert high.loc[("skill", "skill_2"), "status"] == NEVER_ABOVE
+    assert high.loc[("skill", "skill_2"), "saturation_size"] == known_path.sizes[0]
 
 
 def test_gains_are_the_closed_form_gains(known):
