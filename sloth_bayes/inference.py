@@ -61,6 +61,8 @@ GLOBAL_SITES = (
     "floor_lift_unfolded",
     "log_link_power",
     "sigma_family_bench",
+    "tau_saturation",
+    "saturation_rate_unfolded",
 )
 
 
@@ -74,6 +76,8 @@ def _global_sites(config: ModelConfig, data: ModelData | None = None) -> tuple[s
         off.add("floor_lift_unfolded")
     if not config.family_profile:
         off.add("sigma_family_bench")
+    if not config.saturation:
+        off.update(("tau_saturation", "saturation_rate_unfolded"))
     return tuple(s for s in GLOBAL_SITES if s not in off)
 
 
@@ -536,6 +540,9 @@ def site_dims() -> dict[str, list[str]]:
         "sigma_family_bench": ["profiled_benchmark"],
         "z_family_bench": ["coarse_family", "profiled_benchmark"],
         "family_profile": ["coarse_family", "benchmark"],
+        "tau_saturation": [],
+        "saturation_rate_unfolded": ["skill"],
+        "saturation_rate": ["skill"],
         "y": ["cell"],
     }
 

@@ -12,7 +12,9 @@ In short, for LLM ``i`` of sub-family ``s`` in coarse family ``c`` and benchmark
   ``x_i = (z_size, z_tokens, z_size * z_tokens)`` (standardised logs), ``B`` shared slopes,
   ``alpha_s = alpha_c + sigma_sub z_s``, ``alpha_c = sigma_coarse z_c`` (Student-t offsets),
   ``dB_c ~ N(0, tau^2)`` slope deviations pivoting on the family's models and growing like a
-  square root of the distance beyond them (honest extrapolation intervals);
+  square root of the distance beyond them (honest extrapolation intervals); optionally
+  (``ModelConfig.saturation``) bent above the population's centre to a bounded growth
+  (:func:`saturating_skills`);
 * logit ``lambda_j . theta_i + b_j + d_j instruct_i + u_cj`` (``u``: the family's own
   benchmark profile; ``d``: instruct shift no skill explains);
 * mean score ``mu = floor_j + (1 - floor_j) * sigmoid(logit) ** power``;
@@ -69,6 +71,7 @@ class Priors:
     logit_noise: float = 0.5  #: spread of logit-scale over-dispersion
     floor_lift: float = 0.2  #: half-normal scale of a learned floor's lift above chance
     link_power: float = 1.0  #: sd of the log power of the link
+    saturation_rate: float = 0.3  #: spread of the skills' saturation rates (``ModelConfig.saturation``)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class ModelConfig:
         observed models to its forecasts.
     learned_floors : answer kinds (:data:`ANSWER_KINDS`) whose lower asymptote is learned
         above the chance level (IFEval's rule checks have no chance level).
+    saturation : skills may saturate: above the population's centre each skill's further
+        growth is damped exponentially, at a per-skill rate whose prior has most of its mass
+        near 0, the linear law (:func:`saturating_skills`).
     priors : prior scales (:class:`Priors`).
     """
 
@@ -94,6 +100,7 @@ class ModelConfig:
     slope_deviations: bool = True
     family_profile: bool = True
     learned_floors: tuple[str, ...] = ("rules",)
+    saturation: bool = False
     priors: Priors = field(default_factory=Priors)
 
     def __post_init__(self):
@@ -868,6 +875,32 @@ def deviation_skills(data: ModelData, config: ModelConfig, x, k: int):
     return deviation_term(x - pivot, dev[data.coarse], config.priors.deviation_knee, low, high)
 
 
+def saturating_skills(theta, rate):
+    """Skills ``theta`` (..., K) of the linear law, bent above the population's centre
+    (``theta > 0``; 0 is the skill of a typical family's base model at the table's mean log
+    size and log tokens): there each further logit adds ``exp(-rate * e)`` (``e`` the excess
+    over the centre), so skill ``k`` rises at most ``1 / rate_k`` above it and its gain per
+    doubling of parameters or tokens decays exponentially. A family already strong for its
+    compute (an efficient one, or a small model trained on many tokens per parameter) is
+    nearer that ceiling: its larger models gain less. ``rate`` (K,) >= 0; at 0, and below
+    the centre, the skills are ``theta`` (the linear law). Continuous with a continuous
+    gain; the same on NumPy and JAX arrays."""
+    excess = jnp.maximum(theta, 0.0)
+    on = rate > 0
+    safe = jnp.where(on, rate, 1.0)  # no 0 / 0 in the branch (or the gradient) not taken
+    return theta - excess + jnp.where(on, -jnp.expm1(-safe * excess) / safe, excess)
+
+
+def saturation_rates(scale, k: int):
+    """Per-skill rates (K,) of :func:`saturating_skills`, partially pooled across skills:
+    ``tau * |u_k|``, ``u_k ~ N(0, 1)`` sampled folded (the most prior mass near 0, the linear
+    law), ``tau ~ Gamma(2, 2 / scale)`` shared by the skills."""
+    tau = numpyro.sample("tau_saturation", spread_prior(scale))
+    with numpyro.plate("skill", k, dim=-1):
+        u = numpyro.sample("saturation_rate_unfolded", dist.Normal(0.0, 1.0))
+    return numpyro.deterministic("saturation_rate", tau * jnp.abs(u))
+
+
 def skills_model(data: ModelData, config: ModelConfig, y=None):
     """NumPyro model of the skills scaling law. ``y`` = observed cells (None to simulate)."""
     pr, k = config.priors, config.n_skills
@@ -910,6 +943,8 @@ def skills_model(data: ModelData, config: ModelConfig, y=None):
     theta = alpha[data.sub] + data.instruct[:, None] * instruct_shift + x @ slopes
     if config.slope_deviations:
         theta = theta + deviation_skills(data, config, x, k)
+    if config.saturation:
+        theta = saturating_skills(theta, saturation_rates(pr.saturation_rate, k))
     numpyro.deterministic("skills", theta)
 
     # benchmarks: difficulty, noise, instruct shift beyond the skills, floors, link

@@ -23,6 +23,7 @@ EXPECTED = [
     "02_posterior_diagnostics.ipynb",
     "03_reporting_credible_intervals.ipynb",
     "04_skills_and_post_training.ipynb",
+    "05_do_skills_saturate.ipynb",
 ]
 MAX_BYTES = 1_000_000
 
