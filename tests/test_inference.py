@@ -8,7 +8,8 @@ from sloth_bayes.model import ModelConfig
 
 
 def test_dense_block_drops_sites_of_switched_off_terms():
-    assert set(_global_sites(ModelConfig())) == set(GLOBAL_SITES)
+    assert set(_global_sites(ModelConfig(saturation=True))) == set(GLOBAL_SITES)
+    assert "tau_saturation" not in _global_sites(ModelConfig())  # off by default
     assert "floor_lift_unfolded" not in _global_sites(ModelConfig(learned_floors=()))
     assert "sigma_family_bench" not in _global_sites(ModelConfig(family_profile=False))
     reduced = _global_sites(ModelConfig(slope_deviations=False))
